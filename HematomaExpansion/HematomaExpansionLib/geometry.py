@@ -1,0 +1,101 @@
+"""Canonical axial geometry: orientation, resampling and the largest axial cross-section.
+
+SimpleITK images live in LPS physical space; "axial" slices are perpendicular to the
+superior axis (+z in LPS). Every slice-based computation works on images returned by
+:func:`canonical_axial`, whose direction is the identity (axes L, P, S).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+
+AIR_HU = -1024.0
+
+
+def direction_matrix(image: sitk.Image) -> np.ndarray:
+    """Return the image direction as a 3 x 3 matrix whose columns are the axis directions."""
+    return np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
+
+
+def is_identity_direction(image: sitk.Image, tol: float = 1e-6) -> bool:
+    """True when the voxel axes already point L, P, S."""
+    return bool(np.allclose(direction_matrix(image), np.eye(3), atol=tol))
+
+
+def is_axis_aligned(image: sitk.Image, tol: float = 1e-6) -> bool:
+    """True when the direction is a permutation of axes, possibly flipped (no obliquity)."""
+    d = np.abs(direction_matrix(image))
+    return bool(np.all((np.abs(d) < tol) | (np.abs(d - 1.0) < tol)))
+
+
+def _oblique_reference_grid(image: sitk.Image) -> sitk.Image:
+    """An identity-direction grid covering ``image`` with the in-plane and slice spacing it had."""
+    d = direction_matrix(image)
+    spacing = np.asarray(image.GetSpacing(), dtype=float)
+    slice_axis = int(np.argmax(np.abs(d[2, :])))
+    in_plane_mm = float(np.min(np.delete(spacing, slice_axis)))
+    out_spacing = np.array([in_plane_mm, in_plane_mm, spacing[slice_axis]])
+
+    size = np.asarray(image.GetSize())
+    corners = []
+    for corner in np.ndindex(2, 2, 2):
+        index = (np.asarray(corner) * (size - 1)).tolist()
+        corners.append(image.TransformContinuousIndexToPhysicalPoint(index))
+    corners = np.asarray(corners)
+    lower, upper = corners.min(axis=0), corners.max(axis=0)
+    out_size = np.floor((upper - lower) / out_spacing + 1e-6).astype(int) + 1
+
+    reference = sitk.Image([int(s) for s in out_size], sitk.sitkUInt8)
+    reference.SetSpacing(out_spacing.tolist())
+    reference.SetOrigin(lower.tolist())
+    reference.SetDirection(np.eye(3).ravel().tolist())
+    return reference
+
+
+def canonical_axial(ct: sitk.Image, mask: sitk.Image) -> tuple[sitk.Image, sitk.Image, str]:
+    """Return (ct, mask, how) on an identity-direction grid; the inputs are not modified.
+
+    ``how`` is ``"unchanged"`` for axis-aligned LPS volumes, ``"reoriented"`` for permuted
+    or flipped axes (exact voxel reordering, no interpolation) and ``"resampled"`` for oblique
+    or gantry-tilted volumes (linear for the CT, nearest neighbour for the mask).
+    """
+    if is_identity_direction(ct):
+        return ct, mask, "unchanged"
+    if is_axis_aligned(ct):
+        return sitk.DICOMOrient(ct, "LPS"), sitk.DICOMOrient(mask, "LPS"), "reoriented"
+    reference = _oblique_reference_grid(ct)
+    identity = sitk.Transform()
+    ct_out = sitk.Resample(ct, reference, identity, sitk.sitkLinear, AIR_HU, sitk.sitkFloat32)
+    mask_out = sitk.Resample(mask, reference, identity, sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
+    return ct_out, mask_out, "resampled"
+
+
+@dataclass(frozen=True)
+class CrossSection:
+    """The largest axial cross-section of a mask on a canonical grid."""
+
+    slice_index: int
+    z_mm: float
+    area_mm2: float
+
+
+def largest_axial_cross_section(mask: sitk.Image) -> CrossSection:
+    """Find the axial slice with the largest mask area; ties go to the slice nearer the centroid.
+
+    ``mask`` must be on a canonical grid (identity direction, see :func:`canonical_axial`).
+    """
+    if not is_identity_direction(mask):
+        raise ValueError("largest_axial_cross_section needs a canonical (identity-direction) mask")
+    array = sitk.GetArrayViewFromImage(mask) > 0  # (z, y, x)
+    counts = array.reshape(array.shape[0], -1).sum(axis=1)
+    if counts.max() == 0:
+        raise ValueError("the mask is empty")
+    sx, sy, sz = mask.GetSpacing()
+    centroid_k = float(np.average(np.arange(len(counts)), weights=counts))
+    candidates = np.flatnonzero(counts == counts.max())
+    k = int(candidates[np.argmin(np.abs(candidates - centroid_k))])
+    z_mm = float(mask.GetOrigin()[2] + k * sz)
+    return CrossSection(slice_index=k, z_mm=z_mm, area_mm2=float(counts[k] * sx * sy))

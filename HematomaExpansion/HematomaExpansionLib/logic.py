@@ -1,0 +1,111 @@
+"""The module's logic on MRML nodes: nodes in, core computations, results back into nodes.
+
+This is the body of ``HematomaExpansionLogic`` (the module file's Logic class inherits it), kept
+here so that batch scripts, the command line and CI run it on slicer-core without Qt. It only
+converts and delegates: every decision is made in the Slicer-free core.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import SimpleITK as sitk
+
+from . import mrml
+from .errors import InputError
+from .measurements import measure_hematoma
+from .mrml_runtime import SlicerRuntime
+from .validation import validate_ct, validate_mask
+
+logger = logging.getLogger(__name__)
+
+MEASUREMENT_UNITS = {
+    "volume_ml": "mL",
+    "abc2_ml": "mL",
+    "abc2_a_mm": "mm",
+    "abc2_b_mm": "mm",
+    "abc2_c_mm": "mm",
+    "max_cross_section_z_mm": "mm",
+    "max_cross_section_area_mm2": "mm2",
+    "mean_hu": "HU",
+    "sd_hu": "HU",
+}
+
+
+@dataclass
+class HematomaInputs:
+    """A validated CT and hematoma mask taken from nodes, with names for messages and provenance."""
+
+    ct: sitk.Image
+    mask: sitk.Image
+    segment_id: str
+    segment_name: str
+    ct_source: str
+    mask_source: str
+    warnings: list[str] = field(default_factory=list)
+
+
+class HematomaExpansionLogicBase:
+    """Logic that works on nodes of a Slicer scene, inside the application or headless."""
+
+    def __init__(self, runtime: SlicerRuntime | None = None) -> None:
+        self.runtime = runtime or SlicerRuntime.current()
+
+    @property
+    def scene(self) -> Any:
+        return self.runtime.scene
+
+    def cannot_apply_reason(
+        self, volume_node: Any, segmentation_node: Any, segment_id: str = ""
+    ) -> str | None:
+        """Why prediction cannot start with these selections (for the Apply tooltip), or None."""
+        if volume_node is None:
+            return "Select the non-contrast head CT volume."
+        if segmentation_node is None:
+            return "Select the hematoma segmentation, or create one in the Segment Editor."
+        if segmentation_node.GetSegmentation().GetNumberOfSegments() == 0:
+            return (
+                f"Segmentation '{segmentation_node.GetName()}' has no segments; segment the hematoma first."
+            )
+        try:
+            mrml.resolve_segment_id(segmentation_node, segment_id or None)
+        except InputError as error:
+            return str(error)
+        return None
+
+    def hematoma_inputs(
+        self, volume_node: Any, segmentation_node: Any, segment: str | None = None
+    ) -> HematomaInputs:
+        """Validate the CT node and the hematoma segment and copy them to SimpleITK images."""
+        if volume_node is None:
+            raise InputError("No CT volume selected; select the non-contrast head CT.")
+        if segmentation_node is None:
+            raise InputError("No segmentation selected; select or create the hematoma segmentation.")
+        ct_source = f"volume {mrml.node_label(volume_node)}"
+        if volume_node.IsA("vtkMRMLLabelMapVolumeNode"):
+            raise InputError(f"The CT input {ct_source} is a labelmap; select the CT image itself.")
+        ct = mrml.volume_to_sitk(volume_node)
+        validate_ct(ct, ct_source)
+        segment_id = mrml.resolve_segment_id(segmentation_node, segment)
+        segment_name = segmentation_node.GetSegmentation().GetSegment(segment_id).GetName()
+        mask_source = f"segment '{segment_name}' of {mrml.node_label(segmentation_node)}"
+        mask, warnings = mrml.segment_to_mask(self.runtime, segmentation_node, segment_id, volume_node)
+        validate_mask(mask, ct, mask_source, ct_source)
+        return HematomaInputs(ct, mask, segment_id, segment_name, ct_source, mask_source, warnings)
+
+    def measure(self, volume_node: Any, segmentation_node: Any, segment: str | None = None) -> dict[str, Any]:
+        """Hematoma volume, ABC/2, largest axial cross-section, components and HU statistics."""
+        inputs = self.hematoma_inputs(volume_node, segmentation_node, segment)
+        result = measure_hematoma(inputs.ct, inputs.mask).as_dict()
+        for warning in inputs.warnings:
+            logger.warning(warning)
+        return result
+
+    def measurements_table(self, measurements: dict[str, Any], table_node: Any = None) -> Any:
+        """Write measurements into a two-column table node (measurement, value) with units."""
+        rows = [[name, float(value), MEASUREMENT_UNITS.get(name, "")] for name, value in measurements.items()]
+        return mrml.table_node_from_rows(
+            self.scene, ["measurement", "value", "unit"], rows, "HematomaMeasurements", node=table_node
+        )
