@@ -31,11 +31,15 @@ def is_axis_aligned(image: sitk.Image, tol: float = 1e-6) -> bool:
     return bool(np.all((np.abs(d) < tol) | (np.abs(d - 1.0) < tol)))
 
 
+def acquired_slice_axis(image: sitk.Image) -> int:
+    """The voxel axis (0=x, 1=y, 2=z of the image) closest to the superior-inferior direction."""
+    return int(np.argmax(np.abs(direction_matrix(image)[2, :])))
+
+
 def _oblique_reference_grid(image: sitk.Image) -> sitk.Image:
     """An identity-direction grid covering ``image`` with the in-plane and slice spacing it had."""
-    d = direction_matrix(image)
     spacing = np.asarray(image.GetSpacing(), dtype=float)
-    slice_axis = int(np.argmax(np.abs(d[2, :])))
+    slice_axis = acquired_slice_axis(image)
     in_plane_mm = float(np.min(np.delete(spacing, slice_axis)))
     out_spacing = np.array([in_plane_mm, in_plane_mm, spacing[slice_axis]])
 

@@ -15,23 +15,13 @@ import SimpleITK as sitk
 
 from . import mrml
 from .errors import InputError
-from .measurements import measure_hematoma
+from .extraction import ExtractionConfig, ExtractionResult, extract_features
+from .featureset import FeatureSet
+from .measurements import measure_hematoma, unit_of
 from .mrml_runtime import SlicerRuntime
 from .validation import validate_ct, validate_mask
 
 logger = logging.getLogger(__name__)
-
-MEASUREMENT_UNITS = {
-    "volume_ml": "mL",
-    "abc2_ml": "mL",
-    "abc2_a_mm": "mm",
-    "abc2_b_mm": "mm",
-    "abc2_c_mm": "mm",
-    "max_cross_section_z_mm": "mm",
-    "max_cross_section_area_mm2": "mm2",
-    "mean_hu": "HU",
-    "sd_hu": "HU",
-}
 
 
 @dataclass
@@ -98,14 +88,44 @@ class HematomaExpansionLogicBase:
     def measure(self, volume_node: Any, segmentation_node: Any, segment: str | None = None) -> dict[str, Any]:
         """Hematoma volume, ABC/2, largest axial cross-section, components and HU statistics."""
         inputs = self.hematoma_inputs(volume_node, segmentation_node, segment)
-        result = measure_hematoma(inputs.ct, inputs.mask).as_dict()
+        result = measure_hematoma(
+            inputs.ct, inputs.mask, ct_source=inputs.ct_source, mask_source=inputs.mask_source
+        ).as_dict()
         for warning in inputs.warnings:
             logger.warning(warning)
         return result
 
     def measurements_table(self, measurements: dict[str, Any], table_node: Any = None) -> Any:
-        """Write measurements into a two-column table node (measurement, value) with units."""
-        rows = [[name, float(value), MEASUREMENT_UNITS.get(name, "")] for name, value in measurements.items()]
+        """Write the numeric measurements into a table node (measurement, value, unit)."""
+        rows = [
+            [name, float(value), unit_of(name)]
+            for name, value in measurements.items()
+            if isinstance(value, int | float)
+        ]
         return mrml.table_node_from_rows(
             self.scene, ["measurement", "value", "unit"], rows, "HematomaMeasurements", node=table_node
+        )
+
+    def extract_features(
+        self,
+        volume_node: Any,
+        segmentation_node: Any,
+        segment: str | None = None,
+        config: ExtractionConfig | None = None,
+        backbone: Any = None,
+    ) -> ExtractionResult:
+        """Radiomics and deep features of the hematoma segment; the nodes are not modified."""
+        inputs = self.hematoma_inputs(volume_node, segmentation_node, segment)
+        result = extract_features(
+            inputs.ct, inputs.mask, config, backbone, inputs.ct_source, inputs.mask_source
+        )
+        result.feature_set.warnings[:0] = inputs.warnings
+        result.feature_set.provenance.update({"ct": inputs.ct_source, "hematoma": inputs.mask_source})
+        return result
+
+    def features_table(self, feature_set: FeatureSet, table_node: Any = None) -> Any:
+        """Write features into a table node (feature, value)."""
+        rows = [[name, float(value)] for name, value in feature_set.features.items()]
+        return mrml.table_node_from_rows(
+            self.scene, ["feature", "value"], rows, "HematomaFeatures", node=table_node
         )

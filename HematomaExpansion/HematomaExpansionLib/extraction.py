@@ -1,0 +1,186 @@
+"""One call from a CT and a hematoma mask to a feature set: the method's two feature families.
+
+validate -> canonical axial geometry -> radiomics (pyradiomics, all or only the named features)
+-> deep features (ResNet50 on the largest cross-section and its neighbours) -> one FeatureSet
+whose provenance identifies the extractor, so that a model can refuse features computed
+differently from those it was trained on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from . import __version__
+from .backbone import Backbone, load_resnet50
+from .deep_features import extract_deep_features
+from .errors import InputError
+from .featureset import FeatureSet
+from .geometry import CrossSection, canonical_axial, largest_axial_cross_section
+from .radiomics_extraction import default_params_path, extract_radiomics
+from .slices import CropBox, DeepSliceConfig
+from .validation import validate_ct, validate_mask
+
+logger = logging.getLogger(__name__)
+
+DEEP_PREFIX = "deep_"
+FAMILIES = ("radiomics", "deep")
+# Provenance keys that must match between training and prediction, per feature family.
+RADIOMICS_IDENTITY_KEYS = ("pyradiomics_version", "radiomics_params_sha256")
+DEEP_IDENTITY_KEYS = (
+    "backbone_id",
+    "backbone_fingerprint",
+    "slice_offsets_mm",
+    "window",
+    "crop_margin_mm",
+    "deep_aggregation",
+    "deep_size_px",
+    "deep_blank_outside",
+)
+
+
+@dataclass(frozen=True)
+class ExtractionConfig:
+    """What to extract and how. ``feature_names`` limits extraction to what a model uses."""
+
+    families: tuple[str, ...] = FAMILIES
+    radiomics_params_path: Path | None = None
+    feature_names: tuple[str, ...] | None = None
+    deep: DeepSliceConfig = field(default_factory=DeepSliceConfig)
+    backbone_weights: str = "imagenet1k_v1"
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        unknown = set(self.families) - set(FAMILIES)
+        if unknown or not self.families:
+            raise InputError(f"feature families must be among {FAMILIES}, got {self.families}")
+
+    @classmethod
+    def for_features(cls, feature_names: Sequence[str], **kwargs: Any) -> ExtractionConfig:
+        """A config that computes exactly ``feature_names`` (and only the families they need)."""
+        names = tuple(feature_names)
+        families = tuple(
+            family
+            for family, needed in (
+                ("radiomics", any(not n.startswith(DEEP_PREFIX) for n in names)),
+                ("deep", any(n.startswith(DEEP_PREFIX) for n in names)),
+            )
+            if needed
+        )
+        return cls(families=families, feature_names=names, **kwargs)
+
+    @property
+    def params_path(self) -> Path:
+        return Path(self.radiomics_params_path) if self.radiomics_params_path else default_params_path()
+
+
+@dataclass
+class ExtractionResult:
+    """Features with provenance, plus what a user wants to see of the computation."""
+
+    feature_set: FeatureSet
+    cross_section: CrossSection
+    orientation: str
+    slice_images: np.ndarray | None = None
+    z_positions_mm: tuple[float, ...] = ()
+    crop: CropBox | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def extractor_identity(provenance: dict[str, Any], families: Sequence[str] = FAMILIES) -> dict[str, Any]:
+    """The provenance entries that define how features of ``families`` were computed."""
+    keys = (RADIOMICS_IDENTITY_KEYS if "radiomics" in families else ()) + (
+        DEEP_IDENTITY_KEYS if "deep" in families else ()
+    )
+    return {key: provenance.get(key) for key in keys}
+
+
+def extract_features(
+    ct: sitk.Image,
+    mask: sitk.Image,
+    config: ExtractionConfig | None = None,
+    backbone: Backbone | None = None,
+    ct_source: str = "CT",
+    mask_source: str = "hematoma mask",
+) -> ExtractionResult:
+    """Validate, bring to canonical axial geometry and extract the configured features.
+
+    The inputs are never modified. ``backbone`` may be passed to reuse a loaded network;
+    otherwise it is loaded from ``config.backbone_weights``.
+    """
+    config = config or ExtractionConfig()
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal started
+        now = time.perf_counter()
+        timings[stage] = now - started
+        started = now
+
+    validate_ct(ct, ct_source)
+    validate_mask(mask, ct, mask_source, ct_source)
+    lap("validate")
+    canonical_ct, canonical_mask, orientation = canonical_axial(ct, mask)
+    cross_section = largest_axial_cross_section(canonical_mask)
+    lap("geometry")
+
+    warnings = []
+    if orientation == "resampled":
+        warnings.append(
+            "the CT is oblique or gantry-tilted; it was resampled to axial slices before extraction"
+        )
+    result_set = FeatureSet(
+        provenance={
+            "software": "HematomaExpansion",
+            "software_version": __version__,
+            "orientation": orientation,
+            "max_cross_section_z_mm": cross_section.z_mm,
+            "max_cross_section_area_mm2": cross_section.area_mm2,
+        },
+        warnings=warnings,
+    )
+    names = config.feature_names
+    if "radiomics" in config.families:
+        radiomics_names = [n for n in names if not n.startswith(DEEP_PREFIX)] if names else None
+        result_set = result_set.merged(
+            extract_radiomics(canonical_ct, canonical_mask, config.params_path, radiomics_names)
+        )
+        lap("radiomics")
+
+    result = ExtractionResult(result_set, cross_section, orientation)
+    if "deep" in config.families:
+        backbone = backbone or load_resnet50(config.backbone_weights, config.device)
+        lap("backbone")
+        deep = extract_deep_features(canonical_ct, canonical_mask, backbone, config.deep)
+        deep_set = deep.feature_set
+        if names:
+            missing = [n for n in names if n.startswith(DEEP_PREFIX) and n not in deep_set.features]
+            if missing:
+                raise InputError(
+                    f"deep features {missing[:3]} are not produced by this configuration "
+                    f"(aggregation '{config.deep.aggregation}')"
+                )
+            wanted = [n for n in names if n.startswith(DEEP_PREFIX)]
+            deep_set = FeatureSet(
+                {n: deep_set.features[n] for n in wanted}, deep_set.provenance, deep_set.warnings
+            )
+        result.feature_set = result.feature_set.merged(deep_set)
+        result.slice_images = deep.slice_images
+        result.z_positions_mm = deep.z_positions_mm
+        result.crop = deep.crop
+        lap("deep")
+    if names:
+        result.feature_set.features = {n: result.feature_set.features[n] for n in names}
+    result.feature_set.provenance["extractor_identity"] = extractor_identity(
+        result.feature_set.provenance, config.families
+    )
+    result.timings_s = timings
+    return result

@@ -1,0 +1,199 @@
+"""ResNet50 backbone: weights sources, identity, fingerprint, device choice and embedding."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from HematomaExpansionLib import backbone as bb
+from HematomaExpansionLib.errors import InputError, ModelError
+
+
+@pytest.fixture(scope="module")
+def random0():
+    yield bb.load_resnet50("random:0", device="cpu")
+    bb.clear_cache()  # backbones made from temporary files must not outlive this module
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.random((3, 64, 64)).astype(np.float32)
+
+
+def _save_state_dict(backbone: bb.Backbone, path: Path) -> str:
+    """Save a backbone's weights as a state_dict file, with a classifier as torchvision's files have."""
+    state = dict(backbone.model.state_dict())
+    state["fc.weight"], state["fc.bias"] = torch.zeros(1000, bb.FEATURE_DIM), torch.zeros(1000)
+    torch.save(state, path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class _WritesMarker:
+    """Unpickling this object opens (creates) the marker file: the attack weights_only must stop."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_embed_shape_dtype_and_bitwise_determinism(random0, images):
+    before = images.copy()
+    first = random0.embed(images)
+    second = random0.embed(images)
+    assert first.shape == (3, bb.FEATURE_DIM) and first.dtype == np.float64
+    assert np.isfinite(first).all()
+    assert np.array_equal(first, second)
+    assert np.array_equal(images, before)
+
+
+def test_embed_is_the_model_on_normalised_three_channel_input(random0, images):
+    x = torch.from_numpy(images.copy())[:, None].repeat(1, 3, 1, 1)
+    mean = torch.tensor([0.485, 0.456, 0.406])[None, :, None, None]
+    std = torch.tensor([0.229, 0.224, 0.225])[None, :, None, None]
+    with torch.no_grad():
+        expected = random0.model((x - mean) / std).double().numpy()
+    np.testing.assert_allclose(random0.embed(images), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_embed_rejects_values_outside_unit_range(random0):
+    with pytest.raises(InputError, match=r"\[0, 1\]"):
+        random0.embed(np.full((1, 32, 32), 1.5, np.float32))
+    with pytest.raises(InputError, match="shape"):
+        random0.embed(np.zeros((32, 32), np.float32))
+
+
+def test_random_backbone_identity_and_global_rng_untouched(random0, images):
+    assert random0.identity == "random:0" and random0.weights_sha256 is None and random0.device == "cpu"
+    assert len(random0.fingerprint) == 16 and int(random0.fingerprint, 16) >= 0
+    state = torch.get_rng_state()
+    other = bb.load_resnet50("random:1", device="cpu")
+    assert torch.equal(torch.get_rng_state(), state)
+    assert other.identity == "random:1" and other.fingerprint != random0.fingerprint
+    assert not np.array_equal(other.embed(images), random0.embed(images))
+
+
+def test_backbones_are_cached_per_weights_and_device(random0):
+    assert bb.load_resnet50("random:0", device="cpu") is random0
+    assert bb.load_resnet50("random:0", device="auto" if bb.resolve_device() == "cpu" else "cpu") is random0
+
+
+def test_bad_random_seed_is_a_model_error():
+    with pytest.raises(ModelError, match="seed"):
+        bb.load_resnet50("random:abc", device="cpu")
+
+
+def test_missing_imagenet_weights_name_the_file_and_cache_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    for name, file_name in (
+        ("imagenet1k_v1", "resnet50-0676ba61.pth"),
+        ("imagenet1k_v2", "resnet50-11ad3fa6.pth"),
+    ):
+        with pytest.raises(ModelError) as caught:
+            bb.load_resnet50(name, device="cpu")
+        message = str(caught.value)
+        assert file_name in message
+        assert str(tmp_path / "hub" / "checkpoints" / file_name) in message
+        assert "local" in message
+
+
+def test_imagenet_weights_from_the_cache_record_name_and_full_sha(tmp_path, monkeypatch, random0):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    staged = tmp_path / "staged.pth"
+    sha = _save_state_dict(random0, staged)
+    file_name = f"resnet50-{sha[:8]}.pth"  # torchvision's naming: SHA-256 prefix in the name
+    staged.rename(checkpoints / file_name)
+    monkeypatch.setitem(
+        bb.TORCHVISION_WEIGHTS,
+        "imagenet1k_v1",
+        SimpleNamespace(url=f"https://example.org/models/{file_name}"),
+    )
+    loaded = bb.load_resnet50("imagenet1k_v1", device="cpu")
+    assert loaded.identity == "imagenet1k_v1" and loaded.weights_sha256 == sha
+    assert loaded.fingerprint == random0.fingerprint  # same weights as random:0, loaded again
+    for a, b in zip(loaded.model.state_dict().values(), random0.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_corrupt_imagenet_file_in_the_cache_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    target = bb.imagenet_cache_file("imagenet1k_v2")
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"not the published weights")
+    with pytest.raises(ModelError, match="corrupt"):
+        bb.load_resnet50("imagenet1k_v2", device="cpu")
+
+
+def test_local_file_with_hash_fragment_and_sidecar(tmp_path, random0):
+    path = tmp_path / "weights.pth"
+    sha = _save_state_dict(random0, path)
+    loaded = bb.load_resnet50(f"{path}#sha256={sha}", device="cpu")
+    assert loaded.identity == f"file:{sha}" and loaded.weights_sha256 == sha
+    assert loaded.fingerprint == random0.fingerprint
+
+    with pytest.raises(ModelError, match="expected"):
+        bb.load_resnet50(f"{path}#sha256={'0' * 64}", device="cpu")
+    (tmp_path / "weights.pth.sha256").write_text(f"{'f' * 64}  weights.pth\n")
+    with pytest.raises(ModelError, match="expected"):
+        bb.load_resnet50(str(path), device="cpu")
+    with pytest.raises(ModelError, match="64 hex"):
+        bb.load_resnet50(f"{path}#sha256=abc", device="cpu")
+
+
+def test_pickled_objects_are_refused_without_running_them(tmp_path):
+    live_marker = tmp_path / "live.txt"
+    pickle.loads(pickle.dumps(_WritesMarker(live_marker)))  # the payload works when unpickled freely
+    assert live_marker.exists()
+
+    marker = tmp_path / "pwned.txt"
+    path = tmp_path / "evil.pth"
+    torch.save({"conv1.weight": _WritesMarker(marker)}, path)
+    with pytest.raises(ModelError, match="refused"):
+        bb.load_resnet50(str(path), device="cpu")
+    assert not marker.exists()
+
+
+def test_a_state_dict_of_another_network_is_refused(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"weight": torch.zeros(3, 3)}, path)
+    with pytest.raises(ModelError, match="not a torchvision ResNet50"):
+        bb.load_resnet50(str(path), device="cpu")
+
+
+def test_unknown_weights_is_a_model_error(tmp_path):
+    with pytest.raises(ModelError, match="neither a known name"):
+        bb.load_resnet50(str(tmp_path / "missing.pth"), device="cpu")
+
+
+def test_device_choice():
+    with pytest.raises(InputError, match="unknown device"):
+        bb.resolve_device("tpu")
+    assert bb.resolve_device("cpu") == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA is not available"):
+            bb.resolve_device("cuda")
+        if not torch.backends.mps.is_available():
+            assert bb.resolve_device("auto") == "cpu"
+    else:
+        assert bb.resolve_device("auto") == "cuda"
+
+
+def test_set_torch_threads():
+    before = torch.get_num_threads()
+    try:
+        bb.set_torch_threads(1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(InputError):
+        bb.set_torch_threads(0)

@@ -1,0 +1,82 @@
+"""Packaging checks: the module CMakeLists lists every file, and the core stays free of Slicer."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULE_DIR = ROOT / "HematomaExpansion"
+LIB_DIR = MODULE_DIR / "HematomaExpansionLib"
+# The only modules allowed to import Slicer/VTK: the MRML adapter, the runtime, the node-level
+# logic, the self-test scenarios that drive it, and the command line that loads files into a scene.
+MRML_LAYER = {"mrml", "mrml_runtime", "logic", "selftest", "cli", "__main__"}
+FORBIDDEN = ("slicer", "vtk", "vtkmodules", "qt", "ctk")
+
+
+def _cmake_listed_files() -> set[str]:
+    text = (MODULE_DIR / "CMakeLists.txt").read_text()
+    text = text.replace("${MODULE_NAME}", "HematomaExpansion")
+    return set(re.findall(r"^\s+([\w./-]+\.(?:py|ui|png|yaml|txt|json|npz))\s*$", text, flags=re.MULTILINE))
+
+
+def _module_files() -> set[str]:
+    files = set()
+    for path in MODULE_DIR.rglob("*"):
+        if path.is_dir() or "__pycache__" in path.parts or path.name == "CMakeLists.txt":
+            continue
+        files.add(path.relative_to(MODULE_DIR).as_posix())
+    return files
+
+
+def test_every_module_file_is_listed_in_cmakelists():
+    listed = _cmake_listed_files()
+    missing = sorted(_module_files() - listed)
+    stale = sorted(listed - _module_files())
+    assert not missing, f"not listed in HematomaExpansion/CMakeLists.txt: {missing}"
+    assert not stale, f"listed in HematomaExpansion/CMakeLists.txt but missing: {stale}"
+
+
+def test_cmakelists_registers_scripted_module_and_unittest():
+    text = (MODULE_DIR / "CMakeLists.txt").read_text()
+    assert "slicerMacroBuildScriptedModule(" in text
+    assert "WITH_GENERIC_TESTS" in text
+    assert "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in text
+    top = (ROOT / "CMakeLists.txt").read_text()
+    assert re.search(r'set\(EXTENSION_DEPENDS "[^"]*SlicerRadiomics[^"]*PyTorch[^"]*"\)', top)
+    assert "add_subdirectory(HematomaExpansion)" in top
+
+
+CORE_MODULES = sorted(
+    p.stem for p in LIB_DIR.glob("*.py") if p.stem not in MRML_LAYER and p.stem != "__init__"
+)
+
+
+@pytest.mark.parametrize("module", CORE_MODULES)
+def test_core_module_imports_no_slicer_qt_vtk_ctk(module):
+    """Import the module in a fresh interpreter that refuses Slicer, Qt, CTK and VTK imports."""
+    blocker = f"""
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {FORBIDDEN!r}:
+            raise ImportError("forbidden import in the core: " + name)
+sys.meta_path.insert(0, Block())
+sys.path.insert(0, {str(MODULE_DIR)!r})
+import HematomaExpansionLib.{module}
+"""
+    result = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_mrml_layer_is_what_the_design_says():
+    """Slicer imports appear only in the MRML layer modules (a static scan of import lines)."""
+    pattern = re.compile(r"^\s*(?:import|from)\s+(slicer|vtk|vtkmodules|qt|ctk)\b", flags=re.MULTILINE)
+    offenders = [
+        p.name for p in LIB_DIR.glob("*.py") if p.stem not in MRML_LAYER and pattern.search(p.read_text())
+    ]
+    assert offenders == []
