@@ -1,0 +1,71 @@
+"""Self-test scenarios of the module, on a small phantom and fully offline.
+
+Each scenario takes the module's Logic and a ``unittest.TestCase`` for its assertions, so the same
+scenarios run as ``HematomaExpansionTest`` inside Slicer (CTest) and under pytest on the headless
+runtime.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import unittest
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from . import mrml
+from .errors import InputError
+from .phantom import HematomaSpec, generate_phantom, write_case
+
+SAMPLE_SPEC = HematomaSpec(volume_ml=20.0, lobulation=0.1, heterogeneity_hu=3.0)
+
+
+def _load_phantom_case(logic: Any, folder: Path, seed: int = 5) -> tuple[Any, Any, Any]:
+    phantom = generate_phantom(SAMPLE_SPEC, preset="clinical", seed=seed)
+    paths = write_case(phantom, folder, "selftest")
+    volume = mrml.load_volume(logic.runtime, paths["ct"])
+    segmentation = mrml.load_segmentation(logic.runtime, paths["hematoma"])
+    return phantom, volume, segmentation
+
+
+def scenario_measure_loaded_phantom(logic: Any, test: unittest.TestCase) -> None:
+    """Load a phantom CT and hematoma segmentation, measure it, compare with the phantom's truth."""
+    with tempfile.TemporaryDirectory() as folder:
+        phantom, volume, segmentation = _load_phantom_case(logic, Path(folder))
+    result = logic.measure(volume, segmentation)
+    test.assertAlmostEqual(
+        result["volume_ml"], phantom.truth["volume_ml"], delta=1e-6 * phantom.truth["volume_ml"]
+    )
+    test.assertEqual(result["n_components"], 1)
+    table = logic.measurements_table(result)
+    rows = {row["measurement"]: row["value"] for row in mrml.table_node_rows(table)}
+    test.assertAlmostEqual(rows["volume_ml"], result["volume_ml"], places=9)
+
+
+def scenario_bad_input_is_refused_and_nothing_changes(logic: Any, test: unittest.TestCase) -> None:
+    """An unknown segment and an empty segmentation give clear errors; the inputs stay as they were."""
+    with tempfile.TemporaryDirectory() as folder:
+        _, volume, segmentation = _load_phantom_case(logic, Path(folder))
+    before = mrml.volume_to_sitk(volume)
+    segment_ids = list(segmentation.GetSegmentation().GetSegmentIDs())
+    with test.assertRaises(InputError) as raised:
+        logic.measure(volume, segmentation, "Oedema")
+    test.assertIn("Hematoma", str(raised.exception))
+    empty = logic.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Empty")
+    with test.assertRaises(InputError):
+        logic.measure(volume, empty)
+    after = mrml.volume_to_sitk(volume)
+    test.assertEqual(list(segmentation.GetSegmentation().GetSegmentIDs()), segment_ids)
+    test.assertTrue(
+        np.array_equal(sitk.GetArrayViewFromImage(before), sitk.GetArrayViewFromImage(after)),
+        "the CT volume was modified",
+    )
+
+
+SCENARIOS: tuple[Callable[[Any, unittest.TestCase], None], ...] = (
+    scenario_measure_loaded_phantom,
+    scenario_bad_input_is_refused_and_nothing_changes,
+)
