@@ -22,28 +22,13 @@ from . import __version__
 from .backbone import Backbone, load_resnet50
 from .deep_features import extract_deep_features
 from .errors import InputError
-from .featureset import FeatureSet
+from .featureset import DEEP_PREFIX, FAMILIES, FeatureSet, extractor_identity
 from .geometry import CrossSection, canonical_axial, largest_axial_cross_section
 from .radiomics_extraction import default_params_path, extract_radiomics
 from .slices import CropBox, DeepSliceConfig
 from .validation import validate_ct, validate_mask
 
 logger = logging.getLogger(__name__)
-
-DEEP_PREFIX = "deep_"
-FAMILIES = ("radiomics", "deep")
-# Provenance keys that must match between training and prediction, per feature family.
-RADIOMICS_IDENTITY_KEYS = ("pyradiomics_version", "radiomics_params_sha256")
-DEEP_IDENTITY_KEYS = (
-    "backbone_id",
-    "backbone_fingerprint",
-    "slice_offsets_mm",
-    "window",
-    "crop_margin_mm",
-    "deep_aggregation",
-    "deep_size_px",
-    "deep_blank_outside",
-)
 
 
 @dataclass(frozen=True)
@@ -92,14 +77,6 @@ class ExtractionResult:
     z_positions_mm: tuple[float, ...] = ()
     crop: CropBox | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
-
-
-def extractor_identity(provenance: dict[str, Any], families: Sequence[str] = FAMILIES) -> dict[str, Any]:
-    """The provenance entries that define how features of ``families`` were computed."""
-    keys = (RADIOMICS_IDENTITY_KEYS if "radiomics" in families else ()) + (
-        DEEP_IDENTITY_KEYS if "deep" in families else ()
-    )
-    return {key: provenance.get(key) for key in keys}
 
 
 def extract_features(

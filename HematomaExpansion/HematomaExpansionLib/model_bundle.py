@@ -3,6 +3,7 @@
 A bundle is data, never code: ``model.npz`` is read with ``allow_pickle=False`` only after its
 SHA-256 matched the card, and prediction is plain numpy that reproduces the fitted scikit-learn
 pipeline (z-score -> RBF SVM per calibration fold -> Platt sigmoid -> mean over folds).
+Loading and predicting import neither scikit-learn nor scipy, so Slicer needs only numpy.
 """
 
 from __future__ import annotations
@@ -17,32 +18,29 @@ import zipfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import scipy
-import sklearn
 
 from . import __version__
 from .atomic import write_bytes_atomic, write_text_atomic
 from .errors import InputError, ModelError
-from .training import MODEL_KINDS, FittedModel
+from .featureset import identity_keys as featureset_identity_keys
+
+if TYPE_CHECKING:
+    from .training import FittedModel
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 CARD_FILE = "model.json"
 ARRAYS_FILE = "model.npz"
-# Extractor identity keys that must match between training and prediction, by feature family.
-RADIOMICS_IDENTITY_KEYS: tuple[str, ...] = ("pyradiomics_version", "radiomics_params_sha256")
-DEEP_IDENTITY_KEYS: tuple[str, ...] = (
-    "backbone_id",
-    "backbone_fingerprint",
-    "slice_offsets_mm",
-    "window_hu",
-    "crop_margin_mm",
-    "aggregation",
-)
+FAMILIES_BY_KIND: dict[str, tuple[str, ...]] = {
+    "radiomics": ("radiomics",),
+    "deep": ("deep",),
+    "fused": ("radiomics", "deep"),
+}
+MODEL_KINDS: tuple[str, ...] = tuple(FAMILIES_BY_KIND)
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -57,11 +55,7 @@ class FeatureExplanation(NamedTuple):
 
 def identity_keys(kind: str) -> tuple[str, ...]:
     """Extractor identity keys relevant to a model kind (radiomics-only models ignore the backbone)."""
-    return {
-        "radiomics": RADIOMICS_IDENTITY_KEYS,
-        "deep": DEEP_IDENTITY_KEYS,
-        "fused": RADIOMICS_IDENTITY_KEYS + DEEP_IDENTITY_KEYS,
-    }[kind]
+    return featureset_identity_keys(FAMILIES_BY_KIND[kind])
 
 
 def _fold_arrays(fitted: FittedModel) -> tuple[dict[str, np.ndarray], list[dict[str, float]]]:
@@ -94,6 +88,19 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _versions() -> dict[str, str]:
+    import scipy  # imported here: loading a bundle must not need scipy or scikit-learn
+    import sklearn
+
+    return {
+        "hematoma_expansion": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
 
 
 def save_bundle(
@@ -185,13 +192,7 @@ def save_bundle(
         "metrics": card_extra.get("metrics", {}),
         "extractor": dict(extractor),
         "extra": {k: v for k, v in card_extra.items() if k not in reserved},
-        "versions": {
-            "hematoma_expansion": __version__,
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-            "scikit-learn": sklearn.__version__,
-        },
+        "versions": _versions(),
         "arrays": {name: list(a.shape) for name, a in arrays.items()},
         "model_npz_sha256": hashlib.sha256(npz_bytes).hexdigest(),
     }
@@ -271,7 +272,9 @@ class ModelBundle:
         for i, fold in enumerate(folds):
             support = self.arrays[f"fold{i}_support_vectors"]
             squared = np.sum((z[:, None, :] - support[None, :, :]) ** 2, axis=2)
-            decision = np.exp(-fold["gamma"] * squared) @ self.arrays[f"fold{i}_dual_coef"] + fold["intercept"]
+            decision = (
+                np.exp(-fold["gamma"] * squared) @ self.arrays[f"fold{i}_dual_coef"] + fold["intercept"]
+            )
             total += 1.0 / (1.0 + np.exp(fold["a"] * decision + fold["b"]))
         return total / len(folds)
 
@@ -336,9 +339,12 @@ def load_bundle(path: Path | str) -> ModelBundle:
             f"{card.get('model_npz_sha256')}): the file was changed or damaged; reinstall the model"
         )
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, AttributeError) as error:
+        loaded = np.load(io.BytesIO(data), allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array, not an archive")
+        with loaded:
+            arrays = {name: loaded[name] for name in loaded.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         raise ModelError(f"{arrays_path} is not a plain numpy archive: {error}") from error
     try:
         _check_contents(card, arrays)
