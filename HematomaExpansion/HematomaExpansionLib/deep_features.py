@@ -31,6 +31,7 @@ class DeepResult:
 
     feature_set: FeatureSet
     slice_images: np.ndarray  # (n_offsets, size_px, size_px) float32 in [0, 1], before normalisation
+    slice_masks: np.ndarray  # (n_offsets, size_px, size_px) bool, the hematoma on each image
     z_positions_mm: tuple[float, ...]
     crop: CropBox
 
@@ -75,6 +76,7 @@ def extract_deep_features(
     return DeepResult(
         feature_set=FeatureSet(features=features, provenance=provenance, warnings=list(prepared.warnings)),
         slice_images=prepared.images,
+        slice_masks=prepared.masks,
         z_positions_mm=prepared.z_positions_mm,
         crop=prepared.crop,
     )

@@ -74,6 +74,7 @@ class ExtractionResult:
     cross_section: CrossSection
     orientation: str
     slice_images: np.ndarray | None = None
+    slice_masks: np.ndarray | None = None
     z_positions_mm: tuple[float, ...] = ()
     crop: CropBox | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
@@ -151,6 +152,7 @@ def extract_features(
             )
         result.feature_set = result.feature_set.merged(deep_set)
         result.slice_images = deep.slice_images
+        result.slice_masks = deep.slice_masks
         result.z_positions_mm = deep.z_positions_mm
         result.crop = deep.crop
         lap("deep")

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import SimpleITK as sitk
 
 from . import mrml
+from .applicability import ApplicabilityChecklist
 from .errors import InputError
 from .extraction import ExtractionConfig, ExtractionResult, extract_features
 from .featureset import FeatureSet
 from .measurements import measure_hematoma, unit_of
+from .model_bundle import ModelBundle
+from .model_registry import load_model
 from .mrml_runtime import SlicerRuntime
+from .prediction import PredictionResult, predict_case
 from .validation import validate_ct, validate_mask
 
 logger = logging.getLogger(__name__)
@@ -42,6 +47,7 @@ class HematomaExpansionLogicBase:
 
     def __init__(self, runtime: SlicerRuntime | None = None) -> None:
         self.runtime = runtime or SlicerRuntime.current()
+        self.model_dirs: list[Path] = []
 
     @property
     def scene(self) -> Any:
@@ -129,3 +135,57 @@ class HematomaExpansionLogicBase:
         return mrml.table_node_from_rows(
             self.scene, ["feature", "value"], rows, "HematomaFeatures", node=table_node
         )
+
+    def predict(
+        self,
+        volume_node: Any,
+        segmentation_node: Any,
+        segment: str | None = None,
+        model: ModelBundle | str | Path | None = None,
+        device: str = "auto",
+        weights_file: str | None = None,
+        checklist: ApplicabilityChecklist | None = None,
+        backbone: Any = None,
+    ) -> PredictionResult:
+        """Risk of expansion for the hematoma segment with a model (bundle, id, folder or the default)."""
+        bundle = model if isinstance(model, ModelBundle) else load_model(model, self.model_dirs)
+        inputs = self.hematoma_inputs(volume_node, segmentation_node, segment)
+        result = predict_case(
+            inputs.ct,
+            inputs.mask,
+            bundle,
+            backbone=backbone,
+            device=device,
+            weights_file=weights_file,
+            ct_source=inputs.ct_source,
+            mask_source=inputs.mask_source,
+            extra_warnings=[*inputs.warnings, *(checklist.unmet() if checklist else [])],
+        )
+        result.provenance.update({"ct": inputs.ct_source, "hematoma": inputs.mask_source})
+        if checklist is not None:
+            result.provenance["applicability"] = checklist.as_dict()
+        return result
+
+    def prediction_table(self, result: PredictionResult, table_node: Any = None) -> Any:
+        """The model's features of this case in a table node (feature, value, z-score, LASSO weight)."""
+        return mrml.table_node_from_rows(
+            self.scene,
+            ["feature", "value", "z_score", "lasso_weight"],
+            result.feature_rows(),
+            "HematomaExpansionFeatures",
+            node=table_node,
+        )
+
+    def slice_images_volume(self, result: PredictionResult, volume_node: Any = None) -> Any:
+        """The images the network saw as a small volume (one slice per offset) to browse in a view."""
+        extraction = result.extraction
+        images = extraction.slice_images
+        if images is None:
+            raise InputError(f"model {result.model_id!r} uses no deep features, so there are no slice images")
+        image = sitk.GetImageFromArray(images.astype("float32"))
+        pixel_mm = extraction.crop.side_mm / images.shape[-1]
+        z_mm = extraction.z_positions_mm
+        # Slices are shown in offset order with a nominal 1 mm step (positions are in the table).
+        image.SetSpacing((pixel_mm, pixel_mm, 1.0))
+        image.SetOrigin((extraction.crop.x_min_mm + pixel_mm / 2, extraction.crop.y_min_mm + pixel_mm / 2, z_mm[0]))
+        return mrml.sitk_to_volume(image, self.scene, "HematomaExpansionSlices", node=volume_node)

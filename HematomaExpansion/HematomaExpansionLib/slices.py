@@ -115,6 +115,7 @@ class PreparedSlices:
     """The network's input images and how they were made."""
 
     images: np.ndarray  # (n, size_px, size_px) float32 in [0, 1]
+    masks: np.ndarray  # (n, size_px, size_px) bool: the hematoma on each image (nearest neighbour)
     z_positions_mm: tuple[float, ...]
     crop: CropBox
     warnings: list[str]
@@ -332,8 +333,10 @@ def prepare_deep_slices(
         )
     hu_crop = resample_square(hu_slices, ct, crop, config.size_px, pad_value=config.window_lower_hu)
     images = apply_window(hu_crop, config.window_level_hu, config.window_width_hu)
+    mask_slices, _ = sample_axial_slices(mask, z_positions_mm, nearest=True)
+    inside = resample_square_nearest(mask_slices, mask, crop, config.size_px) > 0
     if config.blank_outside:
-        mask_slices, _ = sample_axial_slices(mask, z_positions_mm, nearest=True)
-        inside = resample_square_nearest(mask_slices, mask, crop, config.size_px) > 0
         images = np.where(inside, images, np.float32(0.0))
-    return PreparedSlices(images=images, z_positions_mm=z_positions_mm, crop=crop, warnings=warnings)
+    return PreparedSlices(
+        images=images, masks=inside, z_positions_mm=z_positions_mm, crop=crop, warnings=warnings
+    )

@@ -1,0 +1,122 @@
+"""Prediction with a model bundle: only the model's features, identity checked, numpy == sklearn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from HematomaExpansionLib import mrml
+from HematomaExpansionLib.applicability import ApplicabilityChecklist
+from HematomaExpansionLib.backbone import load_resnet50
+from HematomaExpansionLib.case_report import render_case_report
+from HematomaExpansionLib.errors import ModelError
+from HematomaExpansionLib.extraction import ExtractionConfig, extract_features
+from HematomaExpansionLib.logic import HematomaExpansionLogicBase
+from HematomaExpansionLib.model_bundle import load_bundle, save_bundle
+from HematomaExpansionLib.phantom import HematomaSpec, generate_phantom, write_case
+from HematomaExpansionLib.prediction import extraction_config_for, predict_case
+from HematomaExpansionLib.training import fit_model
+from training_fixtures import FAST_CONFIG
+
+RADIOMICS_NAMES = [
+    "original_shape_Sphericity",
+    "original_firstorder_Mean",
+    "original_glcm_Contrast",
+    "log-sigma-2-0-mm-3D_firstorder_Skewness",
+    "wavelet-LLH_glszm_ZoneEntropy",
+]
+DEEP_NAMES = [f"deep_resnet50_mean_{i:04d}" for i in (3, 70, 512, 2047)]
+NAMES = RADIOMICS_NAMES + DEEP_NAMES
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return load_resnet50("random:0", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return generate_phantom(HematomaSpec(volume_ml=15.0, lobulation=0.2), preset="clinical", seed=8)
+
+
+@pytest.fixture(scope="module")
+def case_features(phantom, backbone):
+    config = ExtractionConfig.for_features(NAMES, backbone_weights="random:0", device="cpu")
+    return extract_features(phantom.ct, phantom.mask, config, backbone).feature_set
+
+
+@pytest.fixture(scope="module")
+def bundle_and_model(tmp_path_factory, case_features):
+    """A fused model trained on a synthetic table of the real feature names, around the case's values."""
+    rng = np.random.default_rng(1)
+    centre = np.array([case_features.features[n] for n in NAMES])
+    scale = np.abs(centre) * 0.2 + 1e-3
+    x = centre + rng.standard_normal((120, len(NAMES))) * scale
+    y = x[:, 0] - centre[0] + (x[:, 6] - centre[6]) * scale[0] / scale[6] + rng.normal(0, scale[0], 120) > 0
+    fitted = fit_model(x, y.astype(int), NAMES, "fused", FAST_CONFIG)
+    folder = save_bundle(
+        fitted,
+        tmp_path_factory.mktemp("model") / "test-fused",
+        "test-fused",
+        {"extractor": case_features.provenance["extractor_identity"], "intended_use": "test model"},
+    )
+    return load_bundle(folder), fitted
+
+
+def test_extraction_config_reproduces_the_training_extractor(bundle_and_model):
+    bundle, _ = bundle_and_model
+    config = extraction_config_for(bundle, device="cpu")
+    assert set(config.feature_names) == set(bundle.input_features)
+    assert config.backbone_weights == "random:0"
+    assert config.deep.offsets_mm == (-2.0, -1.0, 0.0, 1.0, 2.0)
+
+
+def test_prediction_equals_the_fitted_pipeline_and_computes_only_model_features(
+    phantom, backbone, bundle_and_model, case_features
+):
+    bundle, fitted = bundle_and_model
+    result = predict_case(phantom.ct, phantom.mask, bundle, backbone=backbone, device="cpu")
+    assert set(result.extraction.feature_set.features) == set(bundle.input_features)
+    row = np.array([[case_features.features[n] for n in NAMES]])
+    assert result.probability == pytest.approx(float(fitted.predict_proba(row)[0]), abs=1e-9)
+    assert 0.0 <= result.probability <= 1.0
+    assert result.category == ("high" if result.probability >= bundle.threshold else "low")
+    assert [e.name for e in result.explanations] == bundle.input_features
+    assert result.measurements["volume_ml"] == pytest.approx(phantom.truth["volume_ml"], rel=1e-9)
+    assert result.provenance["model_id"] == "test-fused"
+    assert len(result.provenance["radiomics_params_sha256"]) == 64
+
+
+def test_a_different_backbone_is_refused_naming_both_identities(phantom, bundle_and_model):
+    bundle, _ = bundle_and_model
+    other = load_resnet50("random:1", device="cpu")
+    with pytest.raises(ModelError, match=r"backbone_fingerprint.*random:1.*random:0"):
+        predict_case(phantom.ct, phantom.mask, bundle, backbone=other, device="cpu")
+
+
+def test_logic_prediction_on_nodes_with_table_and_report(
+    runtime, tmp_path, phantom, backbone, bundle_and_model
+):
+    bundle, _ = bundle_and_model
+    paths = write_case(phantom, tmp_path, "case")
+    logic = HematomaExpansionLogicBase(runtime)
+    volume = mrml.load_volume(runtime, paths["ct"])
+    segmentation = mrml.load_segmentation(runtime, paths["hematoma"])
+    checklist = ApplicabilityChecklist(onset_to_ct_within_6h=True, spontaneous_ich=True)
+    result = logic.predict(
+        volume, segmentation, model=bundle, device="cpu", checklist=checklist, backbone=backbone
+    )
+    direct = predict_case(phantom.ct, phantom.mask, bundle, backbone=backbone, device="cpu")
+    assert result.probability == pytest.approx(direct.probability, abs=1e-12)
+    assert any("conventional expansion signs" in w for w in result.warnings)
+    table = mrml.table_node_rows(logic.prediction_table(result))
+    assert [row["feature"] for row in table] == bundle.input_features
+    slices = mrml.volume_to_sitk(logic.slice_images_volume(result))
+    assert slices.GetSize() == (224, 224, 5)
+    html = render_case_report(result, "case", checklist, "test model")
+    assert (
+        html.count("<img ") == 5
+        and f"{result.probability:.0%}" in html
+        and 'src="http' not in html
+        and 'href="http' not in html
+    )
