@@ -1,15 +1,24 @@
 """3D Slicer module: predict early hematoma expansion from the first non-contrast head CT.
 
 Template class split: Module (metadata), ParameterNode (parameterNodeWrapper), Widget (binds the
-.ui to the parameter node), Logic (the node-level logic of HematomaExpansionLib.logic) and Test
-(the self-test scenarios of HematomaExpansionLib.selftest, run offline on a small phantom).
+.ui to the parameter node and calls the Logic), Logic (HematomaExpansionLib.logic, which runs the
+same way in batch mode and CI) and Test (the scenarios of HematomaExpansionLib.selftest, offline).
+Everything the panel shows is computed by the Logic and the Slicer-free core; the widget binds.
 """
 
 import logging
+from pathlib import Path
 
+import ctk
+import qt
 import slicer
 import vtk
-from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
+from slicer import (
+    vtkMRMLMarkupsFiducialNode,
+    vtkMRMLScalarVolumeNode,
+    vtkMRMLSegmentationNode,
+    vtkMRMLTableNode,
+)
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import parameterNodeWrapper
@@ -21,8 +30,17 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from HematomaExpansionLib.applicability import ApplicabilityChecklist
+from HematomaExpansionLib.atomic import write_csv_atomic
+from HematomaExpansionLib.dependencies import REQUIREMENTS_FILE, missing_requirements
+from HematomaExpansionLib.errors import OperationCancelledError, SegmentExistsError
 from HematomaExpansionLib.logic import HematomaExpansionLogicBase
+from HematomaExpansionLib.model_registry import DEFAULT_MODEL_ID, available_models
 from HematomaExpansionLib.mrml_runtime import SlicerRuntime
+
+# Progress shown for each stage of a prediction (percent when the stage starts).
+STAGE_PROGRESS = {"validate": 5, "geometry": 10, "radiomics": 20, "deep": 60, "model": 95}
+DEVICES = (("auto", "Automatic (GPU if available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)"))
 
 #
 # HematomaExpansion
@@ -36,7 +54,7 @@ class HematomaExpansion(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("Hematoma Expansion")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Quantification")]
-        self.parent.dependencies = ["Segmentations"]
+        self.parent.dependencies = ["Segmentations", "Markups"]
         self.parent.contributors = ["HematomaExpansion developers"]
         self.parent.helpText = _(
             "Predicts early hematoma expansion in spontaneous intracerebral hemorrhage from the first "
@@ -57,12 +75,26 @@ class HematomaExpansion(ScriptedLoadableModule):
 
 @parameterNodeWrapper
 class HematomaExpansionParameterNode:
-    """Everything the panel shows, stored in the scene so that saving the scene keeps it."""
+    """The panel's state, stored in the scene: saving the scene keeps inputs and results."""
 
     inputVolume: vtkMRMLScalarVolumeNode
     segmentationNode: vtkMRMLSegmentationNode
     segmentId: str = ""
-    measurementsTable: vtkMRMLTableNode
+    seedPoint: vtkMRMLMarkupsFiducialNode
+    draftMinimumHu: float = 45.0
+    draftMaximumHu: float = 100.0
+    modelId: str = DEFAULT_MODEL_ID
+    modelFolders: str = ""  # extra model folders, separated by "|"
+    onsetWithin6h: bool = False
+    spontaneousIch: bool = False
+    noConventionalSigns: bool = False
+    device: str = "auto"
+    weightsFile: str = ""
+    outputFolder: str = ""
+    riskProbability: float = -1.0
+    riskText: str = ""
+    featuresTable: vtkMRMLTableNode
+    sliceImages: vtkMRMLScalarVolumeNode
 
 
 #
@@ -79,6 +111,10 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self._lastResult = None
+        self._models = []
+        self._running = False
+        self._cancelRequested = False
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -88,10 +124,26 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = HematomaExpansionLogic()
 
+        for device, label in DEVICES:
+            self.ui.deviceComboBox.addItem(label, device)
+        self.ui.weightsFilePathLineEdit.filters = ctk.ctkPathLineEdit.Files
+        self.ui.outputFolderPathLineEdit.filters = ctk.ctkPathLineEdit.Dirs
+        self.ui.progressBar.hide()
+
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.segmentSelector.connect("currentSegmentChanged(QString)", self.onSegmentChanged)
+        self.ui.editSegmentButton.connect("clicked(bool)", self.onEditSegment)
+        self.ui.draftButton.connect("clicked(bool)", self.onDraft)
+        self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChanged)
+        self.ui.addModelFolderButton.connect("clicked(bool)", self.onAddModelFolder)
+        self.ui.deviceComboBox.connect("currentIndexChanged(int)", self.onDeviceChanged)
+        self.ui.weightsFilePathLineEdit.connect("currentPathChanged(QString)", self.onWeightsFileChanged)
+        self.ui.outputFolderPathLineEdit.connect("currentPathChanged(QString)", self.onOutputFolderChanged)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.showSlicesButton.connect("clicked(bool)", self.onShowSlices)
+        self.ui.exportReportButton.connect("clicked(bool)", self.onExportReport)
+        self.ui.exportTableButton.connect("clicked(bool)", self.onExportTable)
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
@@ -104,7 +156,9 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            self.removeObserver(
+                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateFromParameterNode
+            )
 
     def onSceneStartClose(self, caller, event) -> None:
         self.setParameterNode(None)
@@ -123,37 +177,273 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def setParameterNode(self, inputParameterNode) -> None:
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            self.removeObserver(
+                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateFromParameterNode
+            )
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-            self.ui.segmentSelector.setCurrentSegmentID(self._parameterNode.segmentId)
-            self._checkCanApply()
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateFromParameterNode)
+            self._populateModels()
+            self._updateFromParameterNode()
+
+    # --- widgets without a parameterNodeWrapper connector
+
+    def _updateFromParameterNode(self, caller=None, event=None) -> None:
+        parameters = self._parameterNode
+        if parameters is None:
+            return
+        self.ui.segmentSelector.setCurrentSegmentID(parameters.segmentId)
+        deviceIndex = self.ui.deviceComboBox.findData(parameters.device)
+        self.ui.deviceComboBox.setCurrentIndex(max(deviceIndex, 0))
+        self.ui.weightsFilePathLineEdit.currentPath = parameters.weightsFile
+        self.ui.outputFolderPathLineEdit.currentPath = parameters.outputFolder
+        self._checkCanApply()
+        self._showStoredResult()
+
+    def _modelFolders(self):
+        text = self._parameterNode.modelFolders if self._parameterNode else ""
+        return [Path(folder) for folder in text.split("|") if folder]
+
+    def _populateModels(self) -> None:
+        self.logic.model_dirs = self._modelFolders()
+        combo = self.ui.modelComboBox
+        wasBlocked = combo.blockSignals(True)
+        combo.clear()
+        self._models = available_models(self.logic.model_dirs)
+        for summary in self._models:
+            combo.addItem(f"{summary.model_id} ({summary.kind})", summary.model_id)
+        combo.setCurrentIndex(max(combo.findData(self._parameterNode.modelId), 0))
+        combo.blockSignals(wasBlocked)
+        self._showModelSummary()
+
+    def _showModelSummary(self) -> None:
+        modelId = self.ui.modelComboBox.currentData
+        summary = next((m for m in self._models if m.model_id == modelId), None)
+        self.ui.modelSummaryLabel.text = summary.describe() if summary else _("No model installed.")
 
     def onSegmentChanged(self, segmentId) -> None:
         if self._parameterNode:
             self._parameterNode.segmentId = segmentId or ""
 
-    def _checkCanApply(self, caller=None, event=None) -> None:
-        reason = self.logic.cannot_apply_reason(
-            self._parameterNode.inputVolume if self._parameterNode else None,
-            self._parameterNode.segmentationNode if self._parameterNode else None,
-            self._parameterNode.segmentId if self._parameterNode else "",
+    def onModelChanged(self, index) -> None:
+        if self._parameterNode and index >= 0:
+            self._parameterNode.modelId = self.ui.modelComboBox.itemData(index)
+        self._showModelSummary()
+
+    def onDeviceChanged(self, index) -> None:
+        if self._parameterNode and index >= 0:
+            self._parameterNode.device = self.ui.deviceComboBox.itemData(index)
+
+    def onWeightsFileChanged(self, path) -> None:
+        if self._parameterNode:
+            self._parameterNode.weightsFile = path
+
+    def onOutputFolderChanged(self, path) -> None:
+        if self._parameterNode:
+            self._parameterNode.outputFolder = path
+
+    def onAddModelFolder(self) -> None:
+        folder = qt.QFileDialog.getExistingDirectory(
+            self.parent, _("Select a model folder (with model.json)")
         )
-        self.ui.applyButton.enabled = reason is None
-        self.ui.applyButton.toolTip = reason or _("Measure the hematoma")
+        if not folder:
+            return
+        with slicer.util.tryWithErrorDisplay(_("This folder holds no usable model."), waitCursor=True):
+            available_models([folder])  # reads and checks the card(s) before the folder is remembered
+            folders = [*self._modelFolders(), Path(folder)]
+            self._parameterNode.modelFolders = "|".join(str(f) for f in folders)
+            self._populateModels()
+
+    def _checkCanApply(self) -> None:
+        parameters = self._parameterNode
+        reason = self.logic.cannot_apply_reason(
+            parameters.inputVolume, parameters.segmentationNode, parameters.segmentId
+        )
+        if reason is None and not self._models:
+            reason = _("No model is installed; add a model folder.")
+        self.ui.applyButton.enabled = self._running or reason is None
+        self.ui.applyButton.toolTip = reason or _("Predict the risk of early hematoma expansion.")
+
+    # --- segmentation
+
+    def onEditSegment(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not open the Segment Editor."), waitCursor=True):
+            parameters = self._parameterNode
+            segmentationNode, segmentId = self.logic.create_hematoma_segment(
+                parameters.inputVolume, parameters.segmentationNode
+            )
+            parameters.segmentationNode = segmentationNode
+            parameters.segmentId = segmentId
+            slicer.util.selectModule("SegmentEditor")
+            editor = slicer.modules.segmenteditor.widgetRepresentation().self().editor
+            editor.setSegmentationNode(segmentationNode)
+            editor.setSourceVolumeNode(parameters.inputVolume)
+            editor.setCurrentSegmentID(segmentId)
+
+    def onDraft(self) -> None:
+        if not self._ensureDependencies():
+            return
+        parameters = self._parameterNode
+        seed = None
+        if parameters.seedPoint and parameters.seedPoint.GetNumberOfControlPoints() > 0:
+            seed = [0.0, 0.0, 0.0]
+            parameters.seedPoint.GetNthControlPointPositionWorld(0, seed)
+        huRange = (parameters.draftMinimumHu, parameters.draftMaximumHu)
+        with slicer.util.tryWithErrorDisplay(_("Failed to draft the hematoma."), waitCursor=True):
+            try:
+                segmentationNode, segmentId, draft = self.logic.draft_hematoma_segment(
+                    parameters.inputVolume, parameters.segmentationNode, seed, huRange
+                )
+            except SegmentExistsError as error:
+                if not slicer.util.confirmYesNoDisplay(
+                    str(error) + "\n\n" + _("Replace the existing draft?")
+                ):
+                    return
+                segmentationNode, segmentId, draft = self.logic.draft_hematoma_segment(
+                    parameters.inputVolume, parameters.segmentationNode, seed, huRange, overwrite=True
+                )
+            parameters.segmentationNode = segmentationNode
+            parameters.segmentId = segmentId
+            message = _(
+                "Drafted {volume:.1f} mL ({reason}). Correct it layer by layer in the Segment Editor."
+            ).format(volume=draft.volume_ml, reason=draft.chosen_component_reason)
+            self.ui.statusLabel.text = "\n".join([message, *draft.warnings])
+
+    # --- prediction
+
+    def _ensureDependencies(self) -> bool:
+        """Install missing Python packages at first use, after one confirmation."""
+        import importlib.util
+
+        missing = missing_requirements(REQUIREMENTS_FILE)
+        needTorch = (
+            importlib.util.find_spec("torch") is None or importlib.util.find_spec("torchvision") is None
+        )
+        if importlib.util.find_spec("radiomics") is None:
+            slicer.util.errorDisplay(
+                _(
+                    "pyradiomics is missing: install the SlicerRadiomics extension (Extensions Manager) and restart."
+                )
+            )
+            return False
+        if not missing and not needTorch:
+            return True
+        packages = ", ".join([*missing, *(["torch, torchvision (PyTorch extension)"] if needTorch else [])])
+        if not slicer.util.confirmOkCancelDisplay(
+            _("Hematoma Expansion needs these Python packages: {packages}. Install them now?").format(
+                packages=packages
+            )
+        ):
+            return False
+        with slicer.util.tryWithErrorDisplay(_("Failed to install the required packages."), waitCursor=True):
+            if needTorch:
+                try:
+                    import PyTorchUtils
+                except ImportError:
+                    slicer.util.errorDisplay(
+                        _("Install the PyTorch extension (Extensions Manager) and restart.")
+                    )
+                    return False
+                PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False)
+            if missing:
+                if hasattr(slicer, "packaging") and hasattr(slicer.packaging, "pip_ensure"):
+                    slicer.packaging.pip_ensure(missing)
+                else:
+                    slicer.util.pip_install(" ".join(missing))
+            return True
+        return False
+
+    def _onStage(self, stage: str) -> None:
+        self.ui.progressBar.value = STAGE_PROGRESS.get(stage, self.ui.progressBar.value)
+        self.ui.statusLabel.text = _("Running: {stage}").format(stage=stage)
+        slicer.app.processEvents()
+        if self._cancelRequested:
+            raise OperationCancelledError(_("Prediction cancelled."))
 
     def onApplyButton(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Failed to measure the hematoma."), waitCursor=True):
-            parameters = self._parameterNode
-            measurements = self.logic.measure(
-                parameters.inputVolume, parameters.segmentationNode, parameters.segmentId or None
-            )
-            parameters.measurementsTable = self.logic.measurements_table(
-                measurements, parameters.measurementsTable
-            )
-            self.ui.resultsTableView.setMRMLTableNode(parameters.measurementsTable)
+        if self._running:
+            self._cancelRequested = True
+            return
+        if not self._ensureDependencies():
+            return
+        parameters = self._parameterNode
+        checklist = ApplicabilityChecklist(
+            onset_to_ct_within_6h=parameters.onsetWithin6h,
+            spontaneous_ich=parameters.spontaneousIch,
+            no_conventional_signs=parameters.noConventionalSigns,
+        )
+        self._running, self._cancelRequested = True, False
+        self.ui.applyButton.text = _("Cancel")
+        self.ui.progressBar.show()
+        try:
+            with slicer.util.tryWithErrorDisplay(_("Failed to predict hematoma expansion."), waitCursor=True):
+                result = self.logic.predict(
+                    parameters.inputVolume,
+                    parameters.segmentationNode,
+                    parameters.segmentId or None,
+                    parameters.modelId,
+                    parameters.device,
+                    parameters.weightsFile or None,
+                    checklist,
+                    progress=self._onStage,
+                )
+                self._lastResult = result
+                parameters.featuresTable = self.logic.prediction_table(result, parameters.featuresTable)
+                if result.extraction.slice_images is not None:
+                    parameters.sliceImages = self.logic.slice_images_volume(result, parameters.sliceImages)
+                parameters.riskProbability = result.probability
+                parameters.riskText = "\n".join([result.category_text, result.volume_text, *result.warnings])
+                self.ui.statusLabel.text = _("Done.")
+        except OperationCancelledError:
+            self.ui.statusLabel.text = _("Cancelled.")
+        finally:
+            self._running = False
+            self.ui.applyButton.text = _("Predict expansion risk")
+            self.ui.progressBar.hide()
+            self._checkCanApply()
+
+    def _showStoredResult(self) -> None:
+        parameters = self._parameterNode
+        hasResult = parameters.riskProbability >= 0
+        self.ui.riskLabel.text = f"{parameters.riskProbability:.0%}" if hasResult else "-"
+        lines = parameters.riskText.split("\n") if hasResult else ["", ""]
+        self.ui.categoryLabel.text = lines[0]
+        self.ui.volumeLabel.text = lines[1] if len(lines) > 1 else ""
+        self.ui.warningsLabel.text = "\n".join(lines[2:])
+        self.ui.featuresTableView.setMRMLTableNode(parameters.featuresTable)
+        self.ui.showSlicesButton.enabled = parameters.sliceImages is not None
+        self.ui.exportTableButton.enabled = parameters.featuresTable is not None
+        self.ui.exportReportButton.enabled = self._lastResult is not None
+
+    def onShowSlices(self) -> None:
+        slicer.util.setSliceViewerLayers(background=self._parameterNode.sliceImages, fit=True)
+
+    def _savePath(self, title, fileName, fileFilter):
+        folder = self._parameterNode.outputFolder or str(Path.home())
+        return qt.QFileDialog.getSaveFileName(self.parent, title, str(Path(folder) / fileName), fileFilter)
+
+    def onExportReport(self) -> None:
+        from HematomaExpansionLib.case_report import write_case_report
+
+        path = self._savePath(_("Export report"), "hematoma_expansion_report.html", "HTML (*.html)")
+        if path:
+            with slicer.util.tryWithErrorDisplay(_("Failed to write the report."), waitCursor=True):
+                parameters = self._parameterNode
+                checklist = ApplicabilityChecklist(
+                    parameters.onsetWithin6h, parameters.spontaneousIch, parameters.noConventionalSigns
+                )
+                write_case_report(self._lastResult, Path(path), parameters.inputVolume.GetName(), checklist)
+
+    def onExportTable(self) -> None:
+        from HematomaExpansionLib.mrml import table_node_rows
+
+        path = self._savePath(_("Export table"), "hematoma_expansion_features.csv", "CSV (*.csv)")
+        if path:
+            with slicer.util.tryWithErrorDisplay(_("Failed to write the table."), waitCursor=True):
+                rows = table_node_rows(self._parameterNode.featuresTable)
+                columns = list(rows[0]) if rows else []
+                write_csv_atomic(Path(path), columns, [[row[c] for c in columns] for row in rows])
 
 
 #

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -41,3 +45,17 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
     with atomic_path(path) as temporary:
         temporary.write_bytes(data)
     return Path(path)
+
+
+def write_csv_atomic(path: Path | str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
+    """Write a header and rows as CSV, atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return write_text_atomic(path, buffer.getvalue())
+
+
+def write_json_atomic(path: Path | str, data: Any) -> Path:
+    """Write indented UTF-8 JSON atomically (non-JSON values as strings)."""
+    return write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")

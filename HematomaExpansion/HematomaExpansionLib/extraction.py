@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,28 +87,35 @@ def extract_features(
     backbone: Backbone | None = None,
     ct_source: str = "CT",
     mask_source: str = "hematoma mask",
+    progress: Callable[[str], None] | None = None,
 ) -> ExtractionResult:
     """Validate, bring to canonical axial geometry and extract the configured features.
 
     The inputs are never modified. ``backbone`` may be passed to reuse a loaded network;
-    otherwise it is loaded from ``config.backbone_weights``.
+    otherwise it is loaded from ``config.backbone_weights``. ``progress`` is called with the
+    name of each stage before it starts (it may raise ``OperationCancelledError`` to stop).
     """
     config = config or ExtractionConfig()
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
-    def lap(stage: str) -> None:
+    def lap(stage: str, next_stage: str | None = None) -> None:
         nonlocal started
         now = time.perf_counter()
         timings[stage] = now - started
         started = now
+        if next_stage and progress:
+            progress(next_stage)
+
+    if progress:
+        progress("validate")
 
     validate_ct(ct, ct_source)
     validate_mask(mask, ct, mask_source, ct_source)
-    lap("validate")
+    lap("validate", "geometry")
     canonical_ct, canonical_mask, orientation = canonical_axial(ct, mask)
     cross_section = largest_axial_cross_section(canonical_mask)
-    lap("geometry")
+    lap("geometry", "radiomics" if "radiomics" in config.families else "deep")
 
     warnings = []
     if orientation == "resampled":
@@ -131,12 +138,12 @@ def extract_features(
         result_set = result_set.merged(
             extract_radiomics(canonical_ct, canonical_mask, config.params_path, radiomics_names)
         )
-        lap("radiomics")
+        lap("radiomics", "deep" if "deep" in config.families else None)
 
     result = ExtractionResult(result_set, cross_section, orientation)
     if "deep" in config.families:
         backbone = backbone or load_resnet50(config.backbone_weights, config.device)
-        lap("backbone")
+        lap("backbone")  # part of the "deep" stage for progress
         deep = extract_deep_features(canonical_ct, canonical_mask, backbone, config.deep)
         deep_set = deep.feature_set
         if names:

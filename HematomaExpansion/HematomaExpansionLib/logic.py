@@ -8,6 +8,7 @@ converts and delegates: every decision is made in the Slicer-free core.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,11 @@ import SimpleITK as sitk
 
 from . import mrml
 from .applicability import ApplicabilityChecklist
-from .errors import InputError
+from .draft_hematoma import DEFAULT_HU_RANGE, DraftResult, draft_hematoma
+from .errors import InputError, SegmentExistsError
 from .extraction import ExtractionConfig, ExtractionResult, extract_features
 from .featureset import FeatureSet
+from .hematoma_segment import HEMATOMA_COLOR, HEMATOMA_SEGMENT_NAME, HEMATOMA_TERMINOLOGY
 from .measurements import measure_hematoma, unit_of
 from .model_bundle import ModelBundle
 from .model_registry import load_model
@@ -70,6 +73,74 @@ class HematomaExpansionLogicBase:
         except InputError as error:
             return str(error)
         return None
+
+    def create_hematoma_segment(self, volume_node: Any, segmentation_node: Any = None) -> tuple[Any, str]:
+        """An empty, correctly coded hematoma segment to paint in the Segment Editor.
+
+        Reuses an existing hematoma segment; creates the segmentation (on the CT's geometry) if needed.
+        Returns (segmentation node, segment ID).
+        """
+        if volume_node is None:
+            raise InputError("Select the CT volume before creating the hematoma segment.")
+        if segmentation_node is None:
+            segmentation_node = self.scene.AddNewNodeByClass(
+                "vtkMRMLSegmentationNode", f"{volume_node.GetName()} hematoma"
+            )
+            segmentation_node.CreateDefaultDisplayNodes()
+            segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
+        segmentation = segmentation_node.GetSegmentation()
+        existing = segmentation.GetSegmentIdBySegmentName(HEMATOMA_SEGMENT_NAME)
+        if existing:
+            return segmentation_node, existing
+        segment_id = segmentation.AddEmptySegment("", HEMATOMA_SEGMENT_NAME, list(HEMATOMA_COLOR))
+        segment = segmentation.GetSegment(segment_id)
+        segment.SetTag(segment.GetTerminologyEntryTagName(), HEMATOMA_TERMINOLOGY)
+        return segmentation_node, segment_id
+
+    def draft_hematoma_segment(
+        self,
+        volume_node: Any,
+        segmentation_node: Any = None,
+        seed_point_ras: tuple[float, float, float] | None = None,
+        hu_range: tuple[float, float] = DEFAULT_HU_RANGE,
+        segment_name: str = f"{HEMATOMA_SEGMENT_NAME} draft",
+        overwrite: bool = False,
+    ) -> tuple[Any, str, DraftResult]:
+        """Draft the hematoma as a new segment for the user to correct layer by layer.
+
+        An existing segment of that name is replaced only with ``overwrite`` (raises
+        ``SegmentExistsError`` otherwise, so the panel can ask). The CT is never modified.
+        Returns (segmentation node, new segment ID, draft result).
+        """
+        if volume_node is None:
+            raise InputError("Select the CT volume to draft the hematoma on.")
+        ct = mrml.volume_to_sitk(volume_node)
+        validate_ct(ct, f"volume {mrml.node_label(volume_node)}")
+        if segmentation_node is not None:
+            existing = segmentation_node.GetSegmentation().GetSegmentIdBySegmentName(segment_name)
+            if existing and not overwrite:
+                raise SegmentExistsError(
+                    f"Segmentation {mrml.node_label(segmentation_node)} already has a segment '{segment_name}'; "
+                    "confirm to replace it, or rename it first."
+                )
+        seed_lps = (
+            None if seed_point_ras is None else (-seed_point_ras[0], -seed_point_ras[1], seed_point_ras[2])
+        )
+        draft = draft_hematoma(ct, seed_lps, hu_range)
+        if segmentation_node is None:
+            segmentation_node = self.scene.AddNewNodeByClass(
+                "vtkMRMLSegmentationNode", f"{volume_node.GetName()} hematoma"
+            )
+            segmentation_node.CreateDefaultDisplayNodes()
+            segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
+        elif overwrite:
+            existing = segmentation_node.GetSegmentation().GetSegmentIdBySegmentName(segment_name)
+            if existing:
+                segmentation_node.GetSegmentation().RemoveSegment(existing)
+        segment_id = mrml.mask_to_segment(
+            self.runtime, draft.mask, segmentation_node, segment_name, HEMATOMA_COLOR, HEMATOMA_TERMINOLOGY
+        )
+        return segmentation_node, segment_id, draft
 
     def hematoma_inputs(
         self, volume_node: Any, segmentation_node: Any, segment: str | None = None
@@ -146,8 +217,12 @@ class HematomaExpansionLogicBase:
         weights_file: str | None = None,
         checklist: ApplicabilityChecklist | None = None,
         backbone: Any = None,
+        progress: Callable[[str], None] | None = None,
     ) -> PredictionResult:
-        """Risk of expansion for the hematoma segment with a model (bundle, id, folder or the default)."""
+        """Risk of expansion for the hematoma segment with a model (bundle, id, folder or the default).
+
+        ``progress`` is called with each stage name; raising ``OperationCancelledError`` from it cancels.
+        """
         bundle = model if isinstance(model, ModelBundle) else load_model(model, self.model_dirs)
         inputs = self.hematoma_inputs(volume_node, segmentation_node, segment)
         result = predict_case(
@@ -160,6 +235,7 @@ class HematomaExpansionLogicBase:
             ct_source=inputs.ct_source,
             mask_source=inputs.mask_source,
             extra_warnings=[*inputs.warnings, *(checklist.unmet() if checklist else [])],
+            progress=progress,
         )
         result.provenance.update({"ct": inputs.ct_source, "hematoma": inputs.mask_source})
         if checklist is not None:
@@ -187,5 +263,7 @@ class HematomaExpansionLogicBase:
         z_mm = extraction.z_positions_mm
         # Slices are shown in offset order with a nominal 1 mm step (positions are in the table).
         image.SetSpacing((pixel_mm, pixel_mm, 1.0))
-        image.SetOrigin((extraction.crop.x_min_mm + pixel_mm / 2, extraction.crop.y_min_mm + pixel_mm / 2, z_mm[0]))
+        image.SetOrigin(
+            (extraction.crop.x_min_mm + pixel_mm / 2, extraction.crop.y_min_mm + pixel_mm / 2, z_mm[0])
+        )
         return mrml.sitk_to_volume(image, self.scene, "HematomaExpansionSlices", node=volume_node)

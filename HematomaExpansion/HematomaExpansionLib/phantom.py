@@ -43,6 +43,7 @@ import SimpleITK as sitk
 
 from .atomic import atomic_path
 from .errors import InputError
+from .hematoma_segment import HEMATOMA_COLOR, HEMATOMA_SEGMENT_NAME, HEMATOMA_TERMINOLOGY
 
 logger = logging.getLogger(__name__)
 
@@ -733,18 +734,6 @@ def generate_phantom(
 
 
 # --------------------------------------------------------------------------- writers
-
-HEMATOMA_SEGMENT_NAME = "Hematoma"
-HEMATOMA_COLOR = (188 / 255, 65 / 255, 28 / 255)  # DICOM master list colour of "Hemorrhage"
-HEMATOMA_TERMINOLOGY = (
-    "Segmentation category and type - DICOM master list"
-    "~SCT^49755003^Morphologically Altered Structure"
-    "~SCT^50960005^Hemorrhage"
-    "~^^"
-    "~Anatomic codes - DICOM master list"
-    "~SCT^12738006^Brain"
-    "~^^"
-)
 
 
 def _write_image_atomic(image: sitk.Image, path: Path) -> None:

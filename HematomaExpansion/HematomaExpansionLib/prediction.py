@@ -9,7 +9,7 @@ whose extractor identity differs from the training one.
 from __future__ import annotations
 
 import platform
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,6 +111,22 @@ class PredictionResult:
             f"(model threshold {self.threshold:.0%})"
         )
 
+    @property
+    def percent_text(self) -> str:
+        """The risk as the panel shows it in large type, e.g. '72%'."""
+        return f"{self.probability:.0%}"
+
+    @property
+    def category_text(self) -> str:
+        """E.g. 'High risk of expansion (threshold 41%)'."""
+        return f"{self.category.capitalize()} risk of expansion (threshold {self.threshold:.0%})"
+
+    @property
+    def volume_text(self) -> str:
+        """E.g. 'Volume 30.0 mL (ABC/2 28.4 mL)'."""
+        m = self.measurements
+        return f"Volume {m['volume_ml']:.1f} mL (ABC/2 {m['abc2_ml']:.1f} mL)"
+
     def feature_rows(self) -> list[list[Any]]:
         """Rows (feature, value, training z-score, LASSO weight) of the model's input features."""
         return [[e.name, e.value, e.z_score, e.lasso_weight] for e in self.explanations]
@@ -145,10 +161,16 @@ def predict_case(
     ct_source: str = "CT",
     mask_source: str = "hematoma mask",
     extra_warnings: Sequence[str] = (),
+    progress: Callable[[str], None] | None = None,
 ) -> PredictionResult:
-    """Extract what ``bundle`` needs from (``ct``, ``mask``), check the identity, and predict."""
+    """Extract what ``bundle`` needs from (``ct``, ``mask``), check the identity, and predict.
+
+    ``progress`` receives each stage name (see ``extract_features``; then "model").
+    """
     config = extraction_config_for(bundle, device, weights_file)
-    extraction = extract_features(ct, mask, config, backbone, ct_source, mask_source)
+    extraction = extract_features(ct, mask, config, backbone, ct_source, mask_source, progress)
+    if progress:
+        progress("model")
     feature_set = extraction.feature_set
     bundle.check_extractor(feature_set.provenance["extractor_identity"])
     probability = float(bundle.predict_proba(feature_set.features)[0])

@@ -17,7 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from . import mrml
-from .errors import InputError
+from .errors import InputError, SegmentExistsError
 from .phantom import HematomaSpec, generate_phantom, write_case
 
 SAMPLE_SPEC = HematomaSpec(volume_ml=20.0, lobulation=0.1, heterogeneity_hu=3.0)
@@ -65,7 +65,30 @@ def scenario_bad_input_is_refused_and_nothing_changes(logic: Any, test: unittest
     )
 
 
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice overlap of two boolean arrays."""
+    return 2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
+
+
+def scenario_draft_hematoma_matches_truth(logic: Any, test: unittest.TestCase) -> None:
+    """Draft the hematoma from a click inside it: Dice >= 0.9 with the truth; an existing draft is kept."""
+    with tempfile.TemporaryDirectory() as folder:
+        phantom, volume, segmentation = _load_phantom_case(logic, Path(folder))
+    x, y, z = phantom.truth["centre_mm"]
+    _, segment_id, draft = logic.draft_hematoma_segment(volume, segmentation, seed_point_ras=(-x, -y, z))
+    test.assertEqual(draft.chosen_component_reason, "seed point")
+    drafted, _ = mrml.segment_to_mask(logic.runtime, segmentation, segment_id, volume)
+    truth = sitk.GetArrayViewFromImage(phantom.mask) > 0
+    test.assertGreaterEqual(dice(sitk.GetArrayViewFromImage(drafted) > 0, truth), 0.9)
+    test.assertEqual(segmentation.GetSegmentation().GetNumberOfSegments(), 2)
+    with test.assertRaises(SegmentExistsError):
+        logic.draft_hematoma_segment(volume, segmentation, seed_point_ras=(-x, -y, z))
+    logic.draft_hematoma_segment(volume, segmentation, seed_point_ras=(-x, -y, z), overwrite=True)
+    test.assertEqual(segmentation.GetSegmentation().GetNumberOfSegments(), 2)
+
+
 SCENARIOS: tuple[Callable[[Any, unittest.TestCase], None], ...] = (
     scenario_measure_loaded_phantom,
     scenario_bad_input_is_refused_and_nothing_changes,
+    scenario_draft_hematoma_matches_truth,
 )
