@@ -13,12 +13,20 @@ from pathlib import Path
 from typing import Any
 
 
+def _default_file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give (0o666 less the process umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it replaces ``path`` in one rename.
 
     The temporary name keeps the target's suffixes so writers that choose a format by file
     name (SimpleITK, matplotlib) behave as for the target. On error the target is untouched.
+    The file gets the usual permissions, not mkstemp's owner-only ones.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,6 +36,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     temporary_path = Path(temporary)
     try:
         yield temporary_path
+        temporary_path.chmod(_default_file_mode())
         temporary_path.replace(path)
     finally:
         temporary_path.unlink(missing_ok=True)

@@ -8,9 +8,6 @@ on slicer-core elsewhere) and calls the module's Logic. Bad input ends with a on
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -18,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .atomic import write_text_atomic
+from .atomic import write_csv_atomic, write_json_atomic
 from .errors import InputError, ModelError
 
 logger = logging.getLogger(__name__)
@@ -47,20 +44,6 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         for r in text
     ]
     return "\n".join([line, rule, *body])
-
-
-def write_csv_atomic(path: Path, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
-    """Write rows as CSV (atomic)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(rows)
-    return write_text_atomic(path, buffer.getvalue())
-
-
-def write_json_atomic(path: Path, data: Any) -> Path:
-    """Write JSON (atomic, indented, UTF-8)."""
-    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def _out(text: str = "") -> None:
@@ -155,6 +138,179 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_extract_cohort(args: argparse.Namespace) -> int:
+    """Extract the features of every case of a manifest into one labelled, split feature table."""
+    from .cohort import ExpansionDefinition, extract_cohort
+
+    extraction = extract_cohort(
+        args.manifest,
+        args.out,
+        config=_extraction_config(args),
+        expansion=ExpansionDefinition.parse(args.expansion),
+        split_seed=args.split_seed,
+        test_fraction=args.test_fraction,
+        jobs=args.jobs,
+        strict=args.strict,
+        progress=not args.no_progress,
+    )
+    run, provenance = extraction.run, extraction.provenance
+    n_cases = len(run.results) + len(run.failures)
+    _out(
+        f"{n_cases} cases: {len(run.results)} extracted ({run.n_computed} computed, {run.n_cached} cached), "
+        f"{len(run.failures)} failed, in {run.elapsed_s:.1f} s"
+    )
+    for failure in run.failures:
+        _out(f"  failed: {failure.case_id}: {failure.error_type}: {failure.message}")
+    if not extraction.rows:
+        sys.stderr.write(f"error: no case could be extracted; see {run.errors_path}\n")
+        return EXIT_UNEXPECTED
+    labels, split = provenance["labels"], provenance["split"]
+    rule = provenance["expansion_definition"]["rule"]
+    _out(
+        f"labels: {labels['n_positive']} of {len(extraction.rows)} positive, "
+        f"{labels['n_from_followup']} computed from the follow-up ({rule})"
+    )
+    how = "from the manifest" if split["source"] == "manifest" else f"stratified, seed {split['seed']}"
+    _out(f"split: {split['n_train']} train, {split['n_test']} test ({how})")
+    for path in extraction.paths.values():
+        _out(f"written: {path}")
+    return EXIT_OK
+
+
+def print_prediction(result: Any, case_label: str) -> None:
+    """The prediction as a clinician reads it: risk first, then size, slices, features, warnings."""
+    from .case_report import MEASUREMENT_LABELS
+    from .measurements import unit_of
+
+    _out(f"Case {case_label}: {result.risk_text}")
+    _out(f"Model: {result.model_id} ({result.model_kind})\n")
+    rows = [
+        [label, float(result.measurements[name]), unit_of(name)]
+        for name, label in MEASUREMENT_LABELS.items()
+        if name in result.measurements
+    ]
+    _out(format_table(["hematoma", "value", "unit"], rows))
+    extraction = result.extraction
+    if extraction.z_positions_mm:
+        positions = ", ".join(f"{z:.1f}" for z in extraction.z_positions_mm)
+        _out(f"\nslices used (z, mm): {positions}  (largest cross-section z0 = {extraction.cross_section.z_mm:.1f} mm)")
+    _out("\n" + format_table(["model feature", "value", "z-score", "LASSO weight"], result.feature_rows()))
+    for warning in result.warnings:
+        _out(f"warning: {warning}")
+    provenance = result.provenance
+    _out(
+        "\nprovenance: HematomaExpansion {software_version}, pyradiomics {pyradiomics}, parameter file sha256 "
+        "{params}, backbone {backbone} (fingerprint {fingerprint}), model npz sha256 {npz}".format(
+            software_version=provenance.get("software_version"),
+            pyradiomics=provenance.get("pyradiomics_version", "-"),
+            params=str(provenance.get("radiomics_params_sha256", "-"))[:12],
+            backbone=provenance.get("backbone_id", "-"),
+            fingerprint=provenance.get("backbone_fingerprint", "-"),
+            npz=str(provenance.get("model_npz_sha256"))[:12],
+        )
+    )
+
+
+def write_prediction(result: Any, out_dir: Path, case_label: str, checklist: Any, model_note: str) -> list[Path]:
+    """prediction.json, model_features.csv, report.html and the slice PNGs of one case."""
+    from .case_report import write_case_report
+    from .deep_features import save_slice_pngs
+
+    written = [
+        write_json_atomic(out_dir / "prediction.json", result.as_dict()),
+        write_csv_atomic(
+            out_dir / "model_features.csv", ["feature", "value", "z_score", "lasso_weight"], result.feature_rows()
+        ),
+        write_case_report(result, out_dir / "report.html", case_label, checklist, model_note),
+    ]
+    extraction = result.extraction
+    if extraction.slice_images is not None:
+        offsets = tuple(z - extraction.cross_section.z_mm for z in extraction.z_positions_mm)
+        written += save_slice_pngs(extraction.slice_images, out_dir / "slices", offsets_mm=offsets)
+    return written
+
+
+def _checklist(args: argparse.Namespace) -> Any:
+    from .applicability import ApplicabilityChecklist
+
+    return ApplicabilityChecklist(
+        onset_to_ct_within_6h=args.onset_within_6h,
+        spontaneous_ich=args.spontaneous,
+        no_conventional_signs=args.no_conventional_signs,
+    )
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Predict the risk of hematoma expansion for one case and write a report."""
+    logic, volume, segmentation = _load_case(args)
+    logic.model_dirs = list(args.model_dir)
+    checklist = _checklist(args)
+    result = logic.predict(
+        volume, segmentation, args.segment, args.model, args.device, args.weights_file, checklist
+    )
+    case_label = args.case_label or Path(args.ct).name
+    print_prediction(result, case_label)
+    intended_use = result.provenance.get("model_intended_use", "")
+    for path in write_prediction(result, Path(args.out), case_label, checklist, intended_use):
+        _out(f"written: {path}")
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """List the installed models."""
+    from .model_registry import DEFAULT_MODEL_ID, available_models
+
+    for summary in available_models(args.model_dir):
+        marker = " (default)" if summary.model_id == DEFAULT_MODEL_ID else ""
+        _out(f"{summary.describe()}{marker}\n  folder: {summary.folder}")
+    return EXIT_OK
+
+
+def _feature_table(args: argparse.Namespace, path: Path) -> Any:
+    from .model_training import read_feature_table
+
+    return read_feature_table(
+        path, args.label_column, args.split_column, args.provenance, args.radiomics_params
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train radiomics, deep and fused models on a feature table; write bundles, metrics, report."""
+    from .model_training import train_models
+    from .training import TrainingConfig
+
+    config = TrainingConfig(
+        seed=args.seed,
+        lambda_rule=args.lambda_rule,
+        univariate_filter=not args.no_univariate_filter,
+        correlation_prune=not args.no_correlation_prune,
+    )
+    result = train_models(
+        _feature_table(args, args.features),
+        args.out,
+        kinds=[k.strip() for k in args.kinds.split(",") if k.strip()],
+        config=config,
+        train_value=args.train_value,
+        test_value=args.test_value,
+        model_id_prefix=args.model_id_prefix,
+        ceiling_auc=args.ceiling_auc,
+    )
+    for line in result.lines():
+        _out(line)
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate saved model bundles on the rows of a feature table; write metrics and report."""
+    from .model_training import evaluate_models
+
+    table = _feature_table(args, args.features)
+    result = evaluate_models(args.models, table, args.out, split=args.split, ceiling_auc=args.ceiling_auc)
+    for line in result.lines():
+        _out(line)
+    return EXIT_OK
+
+
 def cmd_phantom(args: argparse.Namespace) -> int:
     """Write one synthetic head-CT phantom case (CT .nrrd + hematoma .seg.nrrd)."""
     from .phantom import HematomaSpec, generate_phantom, write_case
@@ -164,6 +320,27 @@ def cmd_phantom(args: argparse.Namespace) -> int:
     paths = write_case(phantom, args.out, args.case_id)
     for kind, path in paths.items():
         _out(f"{kind}: {path}")
+    return EXIT_OK
+
+
+def cmd_phantom_cohort(args: argparse.Namespace) -> int:
+    """Write a synthetic validation cohort (phantom cases, manifest) and print its ceiling AUC."""
+    import time
+
+    from .phantom_cohort import generate_cohort
+
+    start = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % max(1, total // 20) == 0:
+            eta_s = (time.perf_counter() - start) * (total - done) / done
+            sys.stderr.write(f"phantom cohort: {done}/{total} cases, ETA {eta_s:.0f} s\n")
+
+    summary = generate_cohort(
+        args.n, args.out, args.seed, test_fraction=args.test_fraction, jobs=args.jobs, progress=progress
+    )
+    for line in summary.lines():
+        _out(line)
     return EXIT_OK
 
 
@@ -215,6 +392,40 @@ def _add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--blank-outside", action="store_true", help="blank pixels outside the hematoma")
 
 
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=None, help="model id or folder (default: the bundled fused model)")
+    parser.add_argument(
+        "--model-dir", type=Path, action="append", default=[], help="extra folder of installed models (repeatable)"
+    )
+    parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu or cuda")
+    parser.add_argument("--weights-file", default=None, help="local ResNet50 weights, for models trained with them")
+    parser.add_argument("--onset-within-6h", action="store_true", help="confirm onset-to-CT <= 6 h")
+    parser.add_argument("--spontaneous", action="store_true", help="confirm spontaneous (non-traumatic) ICH")
+    parser.add_argument(
+        "--no-conventional-signs",
+        action="store_true",
+        help="confirm no blend, black hole, swirl, island or satellite sign",
+    )
+
+
+def _add_table_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--label-column", default="label", help="column of the 0/1 outcome")
+    parser.add_argument("--split-column", default="split", help="column of the train/test split")
+    parser.add_argument(
+        "--provenance",
+        type=Path,
+        default=None,
+        help="provenance JSON (default: features_provenance.json beside it)",
+    )
+    parser.add_argument(
+        "--radiomics-params",
+        type=Path,
+        default=None,
+        help="pyradiomics parameter file of the features (required for a table without provenance)",
+    )
+    parser.add_argument("--ceiling-auc", type=float, default=None, help="best AUC reachable (recorded)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per job."""
     parser = argparse.ArgumentParser(
@@ -241,6 +452,68 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--out", required=True, type=Path, help="output folder")
     _add_extraction_arguments(extract)
 
+    cohort = command(
+        "extract-cohort",
+        cmd_extract_cohort,
+        "features of every case of a cohort manifest, labelled and split, as one CSV table "
+        "(features.csv; CSV only: Parquet would need pyarrow)",
+    )
+    cohort.add_argument(
+        "manifest",
+        type=Path,
+        help="CSV with columns case_id, ct, hematoma[, segment][, label][, followup_hematoma]"
+        "[, followup_volume_ml][, split]; paths relative to the manifest",
+    )
+    cohort.add_argument("--out", required=True, type=Path, help="output folder (cache in OUT/cases)")
+    cohort.add_argument("--jobs", type=int, default=1, help="worker processes (0: one per CPU core)")
+    cohort.add_argument("--strict", action="store_true", help="stop at the first failing case")
+    cohort.add_argument(
+        "--expansion",
+        default="6ml/33%",
+        help="expansion definition for labels computed from the follow-up: absolute growth in mL / "
+        "relative growth in %%, e.g. 6ml/33%% (default) or 12.5ml/26%%",
+    )
+    cohort.add_argument("--split-seed", type=int, default=42, help="seed of the stratified train/test split")
+    cohort.add_argument("--test-fraction", type=float, default=0.2, help="test share without a split column")
+    cohort.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    _add_extraction_arguments(cohort)
+
+    predict = command("predict", cmd_predict, "risk of hematoma expansion for one case, with a report")
+    _add_case_arguments(predict)
+    _add_model_arguments(predict)
+    predict.add_argument("--out", required=True, type=Path, help="output folder")
+    predict.add_argument("--case-label", default=None, help="name shown in the report (default: the CT file name)")
+
+    models = command("models", cmd_models, "list installed models")
+    models.add_argument("--model-dir", type=Path, action="append", default=[], help="extra model folder")
+
+    train = command(
+        "train",
+        cmd_train,
+        "fit radiomics-only, deep-only and fused LASSO-SVM models on the training rows of a feature "
+        "table; evaluate them on both sets; write model bundles, metrics.json and report.html",
+    )
+    train.add_argument("features", type=Path, help="feature table (CSV), e.g. from extract-cohort")
+    train.add_argument("--out", required=True, type=Path, help="output folder (bundles, metrics, report)")
+    _add_table_arguments(train)
+    train.add_argument("--train-value", default="train", help="split value of the training rows")
+    train.add_argument("--test-value", default="test", help="split value of the test rows")
+    train.add_argument("--kinds", default="radiomics,deep,fused", help="comma-separated model kinds")
+    train.add_argument("--seed", type=int, default=2024, help="seed of the CV folds and any 80/20 split")
+    train.add_argument("--lambda-rule", choices=["1se", "min"], default="1se", help="LASSO lambda choice")
+    train.add_argument("--no-univariate-filter", action="store_true", help="skip the Mann-Whitney filter")
+    train.add_argument("--no-correlation-prune", action="store_true", help="skip |Spearman| > 0.9 pruning")
+    train.add_argument("--model-id-prefix", default="hematoma-expansion", help="bundles are PREFIX-<kind>")
+
+    evaluate = command(
+        "evaluate", cmd_evaluate, "evaluate model bundles on a feature table; write metrics and report"
+    )
+    evaluate.add_argument("--models", required=True, nargs="+", type=Path, help="model bundle folders")
+    evaluate.add_argument("--features", required=True, type=Path, help="feature table (CSV)")
+    evaluate.add_argument("--out", required=True, type=Path, help="output folder (metrics, report)")
+    evaluate.add_argument("--split", default="test", help="rows whose split column has this value, or 'all'")
+    _add_table_arguments(evaluate)
+
     phantom = command("phantom", cmd_phantom, "write a synthetic head-CT phantom case")
     phantom.add_argument("--out", required=True, type=Path)
     phantom.add_argument("--case-id", default="phantom")
@@ -249,6 +522,18 @@ def build_parser() -> argparse.ArgumentParser:
     phantom.add_argument("--volume-ml", type=float, default=30.0)
     phantom.add_argument("--lobulation", type=float, default=0.0)
     phantom.add_argument("--tilt-deg", type=float, default=0.0)
+
+    phantom_cohort = command(
+        "phantom-cohort",
+        cmd_phantom_cohort,
+        "write a synthetic validation cohort (phantom CTs, segmentations, manifest.csv) whose "
+        "expansion follows the ground-truth model of docs/ground_truth_model.md",
+    )
+    phantom_cohort.add_argument("--n", type=int, default=235, help="number of cases")
+    phantom_cohort.add_argument("--out", required=True, type=Path, help="output folder")
+    phantom_cohort.add_argument("--seed", type=int, default=0, help="cohort seed (cases and split)")
+    phantom_cohort.add_argument("--test-fraction", type=float, default=0.2, help="share of test cases")
+    phantom_cohort.add_argument("--jobs", type=int, default=1, help="worker processes")
 
     demo = command("demo", cmd_demo, "run the main job on the bundled sample case")
     demo.add_argument("--out", type=Path, default=Path("build/demo"))

@@ -1,0 +1,50 @@
+"""Predict hematoma expansion for one case in Slicer batch mode (or with plain Python on slicer-core).
+
+    Slicer --no-main-window --python-script Examples/batch_predict.py \
+        --ct CT --hematoma SEG --out DIR [--model ID|DIR] [--segment NAME]
+
+Loads the files into the scene, runs the module's Logic and writes prediction.json, report.html,
+model_features.csv and the slice PNGs. Exits with 0, or 2 with a one-line error on bad input.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from HematomaExpansionLib import mrml
+from HematomaExpansionLib.cli import print_prediction, write_prediction
+from HematomaExpansionLib.errors import InputError, ModelError
+from HematomaExpansionLib.logic import HematomaExpansionLogicBase
+from HematomaExpansionLib.mrml_runtime import in_slicer_application
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ct", required=True, type=Path)
+    parser.add_argument("--hematoma", required=True, type=Path)
+    parser.add_argument("--segment", default=None)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--out", required=True, type=Path)
+    args = parser.parse_args(argv)
+    try:
+        logic = HematomaExpansionLogicBase()
+        volume = mrml.load_volume(logic.runtime, args.ct)
+        segmentation = mrml.load_segmentation(logic.runtime, args.hematoma)
+        result = logic.predict(volume, segmentation, args.segment, args.model)
+    except (InputError, ModelError) as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
+    print_prediction(result, args.ct.name)
+    for path in write_prediction(result, args.out, args.ct.name, None, ""):
+        sys.stdout.write(f"written: {path}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    status = run(sys.argv[1:])
+    if in_slicer_application():
+        import slicer
+
+        slicer.util.exit(status)
+    else:
+        sys.exit(status)
