@@ -294,6 +294,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         test_value=args.test_value,
         model_id_prefix=args.model_id_prefix,
         ceiling_auc=args.ceiling_auc,
+        intended_use=args.intended_use,
     )
     for line in result.lines():
         _out(line)
@@ -462,7 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
         "manifest",
         type=Path,
         help="CSV with columns case_id, ct, hematoma[, segment][, label][, followup_hematoma]"
-        "[, followup_volume_ml][, split]; paths relative to the manifest",
+        "[, followup_volume_ml][, split]; paths relative to the manifest; an empty label is computed "
+        "from the follow-up by --expansion; without a split column the split is stratified 80/20",
     )
     cohort.add_argument("--out", required=True, type=Path, help="output folder (cache in OUT/cases)")
     cohort.add_argument("--jobs", type=int, default=1, help="worker processes (0: one per CPU core)")
@@ -504,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-univariate-filter", action="store_true", help="skip the Mann-Whitney filter")
     train.add_argument("--no-correlation-prune", action="store_true", help="skip |Spearman| > 0.9 pruning")
     train.add_argument("--model-id-prefix", default="hematoma-expansion", help="bundles are PREFIX-<kind>")
+    train.add_argument("--intended-use", default=None, help="note shown with each model (e.g. data, limits)")
 
     evaluate = command(
         "evaluate", cmd_evaluate, "evaluate model bundles on a feature table; write metrics and report"
