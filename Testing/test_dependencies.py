@@ -20,10 +20,7 @@ def test_missing_and_too_old_packages_are_reported(tmp_path):
     major = int(numpy_version.split(".")[0])
     path = tmp_path / "requirements.txt"
     path.write_text(
-        "# comment\n"
-        f"numpy>={major}.0\n"
-        f"numpy>={major + 1}.0  # too new\n"
-        "surely-not-an-installed-package-xyz\n"
+        f"# comment\nnumpy>={major}.0\nnumpy>={major + 1}.0  # too new\nsurely-not-an-installed-package-xyz\n"
     )
     assert missing_requirements(path) == [f"numpy>={major + 1}.0", "surely-not-an-installed-package-xyz"]
 
@@ -31,5 +28,5 @@ def test_missing_and_too_old_packages_are_reported(tmp_path):
 def test_unsupported_specifiers_are_refused(tmp_path):
     path = tmp_path / "requirements.txt"
     path.write_text("numpy==1.0\n")
-    with pytest.raises(ValueError, match="numpy==1.0"):
+    with pytest.raises(ValueError, match=r"numpy==1\.0"):
         read_requirements(path)

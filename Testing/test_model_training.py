@@ -258,9 +258,6 @@ def test_a_parameter_file_must_match_the_recorded_hash(tmp_path):
 
 
 def test_split_is_drawn_stratified_and_seeded_without_a_split_column(tmp_path):
-    from HematomaExpansionLib.cohort import PROVENANCE_FILE as COHORT_PROVENANCE_FILE
-
-    assert PROVENANCE_FILE == COHORT_PROVENANCE_FILE
     columns, rows = synthetic_rows()
     keep = [i for i, c in enumerate(columns) if c != "split"]
     table = read_feature_table(

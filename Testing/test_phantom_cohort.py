@@ -22,8 +22,6 @@ from HematomaExpansionLib.cohort import ExpansionDefinition, read_manifest
 from HematomaExpansionLib.errors import InputError
 from HematomaExpansionLib.phantom import HematomaSpec
 from HematomaExpansionLib.phantom_cohort import (
-    EXPANSION_ABSOLUTE_ML,
-    EXPANSION_RELATIVE,
     GROUND_TRUTH,
     MANIFEST_COLUMNS,
     followup_volume_ml,
@@ -195,11 +193,6 @@ def test_followup_volumes_reproduce_the_labels_under_6ml_or_33_percent(draws):
     assert np.any(growth[labels == 0] < 0)
     assert np.any((labels == 1) & (growth < 6.0))  # relative criterion only (small hematomas)
     assert np.any((labels == 1) & (growth / volumes < 0.33))  # absolute criterion only (large ones)
-
-
-def test_the_cohort_uses_the_default_expansion_definition():
-    default = ExpansionDefinition()
-    assert (default.absolute_ml, default.relative) == (EXPANSION_ABSOLUTE_ML, EXPANSION_RELATIVE)
 
 
 @pytest.mark.parametrize(("baseline", "growth"), [(10.0, 3.3), (20.0, 6.0), (40.0, 6.0)])

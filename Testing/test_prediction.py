@@ -12,11 +12,9 @@ from HematomaExpansionLib.case_report import render_case_report
 from HematomaExpansionLib.errors import ModelError
 from HematomaExpansionLib.extraction import ExtractionConfig, extract_features
 from HematomaExpansionLib.logic import HematomaExpansionLogicBase
-from HematomaExpansionLib.model_bundle import load_bundle, save_bundle
 from HematomaExpansionLib.phantom import HematomaSpec, generate_phantom, write_case
 from HematomaExpansionLib.prediction import extraction_config_for, predict_case
-from HematomaExpansionLib.training import fit_model
-from training_fixtures import FAST_CONFIG
+from prediction_fixtures import train_test_bundle
 
 RADIOMICS_NAMES = [
     "original_shape_Sphericity",
@@ -47,20 +45,7 @@ def case_features(phantom, backbone):
 
 @pytest.fixture(scope="module")
 def bundle_and_model(tmp_path_factory, case_features):
-    """A fused model trained on a synthetic table of the real feature names, around the case's values."""
-    rng = np.random.default_rng(1)
-    centre = np.array([case_features.features[n] for n in NAMES])
-    scale = np.abs(centre) * 0.2 + 1e-3
-    x = centre + rng.standard_normal((120, len(NAMES))) * scale
-    y = x[:, 0] - centre[0] + (x[:, 6] - centre[6]) * scale[0] / scale[6] + rng.normal(0, scale[0], 120) > 0
-    fitted = fit_model(x, y.astype(int), NAMES, "fused", FAST_CONFIG)
-    folder = save_bundle(
-        fitted,
-        tmp_path_factory.mktemp("model") / "test-fused",
-        "test-fused",
-        {"extractor": case_features.provenance["extractor_identity"], "intended_use": "test model"},
-    )
-    return load_bundle(folder), fitted
+    return train_test_bundle(tmp_path_factory.mktemp("model") / "test-fused", case_features, NAMES)
 
 
 def test_extraction_config_reproduces_the_training_extractor(bundle_and_model):

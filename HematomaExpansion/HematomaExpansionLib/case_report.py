@@ -116,10 +116,14 @@ def render_case_report(
     if extraction.slice_images is not None:
         offsets = [z - extraction.cross_section.z_mm for z in extraction.z_positions_mm]
         figures = []
-        for index, (image, z_mm, offset) in enumerate(zip(extraction.slice_images, extraction.z_positions_mm, offsets, strict=True)):
+        for index, (image, z_mm, offset) in enumerate(
+            zip(extraction.slice_images, extraction.z_positions_mm, offsets, strict=True)
+        ):
             mask = extraction.slice_masks[index] if extraction.slice_masks is not None else None
             png = _slice_figure_png(image, mask, f"z0 {offset:+.0f} mm")
-            figures.append(f'<figure><img src="{_data_uri(png)}" alt="slice z = {z_mm:.1f} mm"><figcaption>z = {z_mm:.1f} mm</figcaption></figure>')
+            figures.append(
+                f'<figure><img src="{_data_uri(png)}" alt="slice z = {z_mm:.1f} mm"><figcaption>z = {z_mm:.1f} mm</figcaption></figure>'
+            )
         crop = extraction.crop.as_dict() if extraction.crop is not None else {}
         sections.append(
             "<h2>What the network saw</h2><p>The largest axial cross-section (z0) and the slices 1 and 2 mm "
@@ -136,7 +140,10 @@ def render_case_report(
     if checklist is not None:
         sections.append(
             "<h2>Applicability checklist</h2>"
-            + _table(["item", "confirmed"], [[k.replace("_", " "), "yes" if v else "no"] for k, v in checklist.as_dict().items()])
+            + _table(
+                ["item", "confirmed"],
+                [[k.replace("_", " "), "yes" if v else "no"] for k, v in checklist.as_dict().items()],
+            )
         )
     provenance_rows = [[k, str(v)] for k, v in sorted(result.provenance.items()) if not isinstance(v, dict)]
     sections.append("<h2>Provenance</h2>" + _table(["item", "value"], provenance_rows))

@@ -140,7 +140,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_extract_cohort(args: argparse.Namespace) -> int:
     """Extract the features of every case of a manifest into one labelled, split feature table."""
-    from .cohort import ExpansionDefinition, extract_cohort
+    from .cohort import ExpansionDefinition
+    from .cohort_extraction import extract_cohort
 
     extraction = extract_cohort(
         args.manifest,
@@ -193,7 +194,9 @@ def print_prediction(result: Any, case_label: str) -> None:
     extraction = result.extraction
     if extraction.z_positions_mm:
         positions = ", ".join(f"{z:.1f}" for z in extraction.z_positions_mm)
-        _out(f"\nslices used (z, mm): {positions}  (largest cross-section z0 = {extraction.cross_section.z_mm:.1f} mm)")
+        _out(
+            f"\nslices used (z, mm): {positions}  (largest cross-section z0 = {extraction.cross_section.z_mm:.1f} mm)"
+        )
     _out("\n" + format_table(["model feature", "value", "z-score", "LASSO weight"], result.feature_rows()))
     for warning in result.warnings:
         _out(f"warning: {warning}")
@@ -211,7 +214,9 @@ def print_prediction(result: Any, case_label: str) -> None:
     )
 
 
-def write_prediction(result: Any, out_dir: Path, case_label: str, checklist: Any, model_note: str) -> list[Path]:
+def write_prediction(
+    result: Any, out_dir: Path, case_label: str, checklist: Any, model_note: str
+) -> list[Path]:
     """prediction.json, model_features.csv, report.html and the slice PNGs of one case."""
     from .case_report import write_case_report
     from .deep_features import save_slice_pngs
@@ -219,7 +224,9 @@ def write_prediction(result: Any, out_dir: Path, case_label: str, checklist: Any
     written = [
         write_json_atomic(out_dir / "prediction.json", result.as_dict()),
         write_csv_atomic(
-            out_dir / "model_features.csv", ["feature", "value", "z_score", "lasso_weight"], result.feature_rows()
+            out_dir / "model_features.csv",
+            ["feature", "value", "z_score", "lasso_weight"],
+            result.feature_rows(),
         ),
         write_case_report(result, out_dir / "report.html", case_label, checklist, model_note),
     ]
@@ -253,6 +260,37 @@ def cmd_predict(args: argparse.Namespace) -> int:
     intended_use = result.provenance.get("model_intended_use", "")
     for path in write_prediction(result, Path(args.out), case_label, checklist, intended_use):
         _out(f"written: {path}")
+    return EXIT_OK
+
+
+def cmd_predict_cohort(args: argparse.Namespace) -> int:
+    """Predict every case of a manifest with one model."""
+    from .cohort_prediction import predict_cohort
+    from .model_registry import load_model
+
+    bundle = load_model(args.model, args.model_dir)
+    prediction = predict_cohort(
+        args.manifest,
+        args.out,
+        bundle,
+        device=args.device,
+        weights_file=args.weights_file,
+        jobs=args.jobs,
+        strict=args.strict,
+        progress=not args.no_progress,
+    )
+    run = prediction.run
+    _out(
+        f"model {bundle.model_id}: {len(run.results)} cases predicted ({run.n_computed} computed, "
+        f"{run.n_cached} cached), {len(run.failures)} failed, in {run.elapsed_s:.1f} s"
+    )
+    for failure in run.failures:
+        _out(f"  failed: {failure.case_id}: {failure.error_type}: {failure.message}")
+    for path in prediction.paths.values():
+        _out(f"written: {path}")
+    if not prediction.rows:
+        sys.stderr.write(f"error: no case could be predicted; see {run.errors_path}\n")
+        return EXIT_UNEXPECTED
     return EXIT_OK
 
 
@@ -345,18 +383,40 @@ def cmd_phantom_cohort(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Generate the sample case, load it into a Slicer scene and run the Logic on it."""
+SAMPLE_SPEC_KWARGS = {"volume_ml": 30.0, "lobulation": 0.15, "heterogeneity_hu": 4.0, "n_hypodense_foci": 1}
+SAMPLE_SEED = 7
+
+
+def write_sample_case(out_dir: Path) -> dict[str, Path]:
+    """The bundled sample: a clinical-geometry phantom (0.45 x 0.45 x 5 mm) with a 30 mL hematoma."""
     from .phantom import HematomaSpec, generate_phantom, write_case
 
+    phantom = generate_phantom(HematomaSpec(**SAMPLE_SPEC_KWARGS), preset="clinical", seed=SAMPLE_SEED)
+    return write_case(phantom, out_dir, "sample")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job on the bundled sample: load it into a Slicer scene and predict with the bundled model."""
     out = Path(args.out)
-    phantom = generate_phantom(HematomaSpec(volume_ml=30.0, lobulation=0.15), preset="clinical", seed=7)
-    paths = write_case(phantom, out / "sample", "sample")
+    paths = write_sample_case(out / "sample")
     _out("HematomaExpansion demo: synthetic clinical head CT (0.45 x 0.45 x 5 mm) with a 30 mL hematoma")
     _out(f"  CT:           {paths['ct']}")
     _out(f"  segmentation: {paths['hematoma']}\n")
-    measure_args = argparse.Namespace(ct=paths["ct"], hematoma=paths["hematoma"], segment=None, out=out)
-    return cmd_measure(measure_args)
+    predict_args = argparse.Namespace(
+        ct=paths["ct"],
+        hematoma=paths["hematoma"],
+        segment=None,
+        model=args.model,
+        model_dir=[],
+        device=args.device,
+        weights_file=None,
+        onset_within_6h=True,
+        spontaneous=True,
+        no_conventional_signs=True,
+        out=out / "prediction",
+        case_label="sample (synthetic phantom)",
+    )
+    return cmd_predict(predict_args)
 
 
 # --------------------------------------------------------------------------- parser
@@ -396,10 +456,19 @@ def _add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="model id or folder (default: the bundled fused model)")
     parser.add_argument(
-        "--model-dir", type=Path, action="append", default=[], help="extra folder of installed models (repeatable)"
+        "--model-dir",
+        type=Path,
+        action="append",
+        default=[],
+        help="extra folder of installed models (repeatable)",
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu or cuda")
-    parser.add_argument("--weights-file", default=None, help="local ResNet50 weights, for models trained with them")
+    parser.add_argument(
+        "--weights-file", default=None, help="local ResNet50 weights, for models trained with them"
+    )
+
+
+def _add_checklist_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--onset-within-6h", action="store_true", help="confirm onset-to-CT <= 6 h")
     parser.add_argument("--spontaneous", action="store_true", help="confirm spontaneous (non-traumatic) ICH")
     parser.add_argument(
@@ -483,8 +552,23 @@ def build_parser() -> argparse.ArgumentParser:
     predict = command("predict", cmd_predict, "risk of hematoma expansion for one case, with a report")
     _add_case_arguments(predict)
     _add_model_arguments(predict)
+    _add_checklist_arguments(predict)
     predict.add_argument("--out", required=True, type=Path, help="output folder")
-    predict.add_argument("--case-label", default=None, help="name shown in the report (default: the CT file name)")
+    predict.add_argument(
+        "--case-label", default=None, help="name shown in the report (default: the CT file name)"
+    )
+
+    predict_cohort = command(
+        "predict-cohort", cmd_predict_cohort, "predict every case of a manifest (resumable)"
+    )
+    predict_cohort.add_argument(
+        "manifest", type=Path, help="manifest CSV (case_id, ct, hematoma[, segment], ...)"
+    )
+    predict_cohort.add_argument("--out", required=True, type=Path, help="output folder")
+    _add_model_arguments(predict_cohort)
+    predict_cohort.add_argument("--jobs", type=int, default=1, help="worker processes (0: one per core)")
+    predict_cohort.add_argument("--strict", action="store_true", help="stop at the first failing case")
+    predict_cohort.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     models = command("models", cmd_models, "list installed models")
     models.add_argument("--model-dir", type=Path, action="append", default=[], help="extra model folder")
@@ -540,6 +624,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = command("demo", cmd_demo, "run the main job on the bundled sample case")
     demo.add_argument("--out", type=Path, default=Path("build/demo"))
+    demo.add_argument("--model", default=None, help="model id or folder (default: the bundled fused model)")
+    demo.add_argument("--device", default="auto")
     return parser
 
 

@@ -32,6 +32,7 @@ import numpy as np
 from . import __version__
 from .atomic import write_bytes_atomic
 from .cli import format_table, write_csv_atomic, write_json_atomic
+from .cohort import PROVENANCE_FILE, assign_split
 from .errors import InputError, ModelError
 from .featureset import RADIOMICS_IDENTITY_KEYS, feature_family, identity_keys
 from .model_bundle import FAMILIES_BY_KIND, MODEL_KINDS, ModelBundle, load_bundle, save_bundle
@@ -61,9 +62,6 @@ KIND_COMPARISONS: tuple[tuple[str, str], ...] = (
 CALIBRATION_BINS = 5
 #: Numpy prediction from a saved bundle must reproduce the fitted pipeline within this.
 BUNDLE_TOLERANCE = 1e-9
-#: The provenance file extract-cohort writes beside its table (cohort.PROVENANCE_FILE; repeated here
-#: so that training does not import the extraction stack and torch; a test checks they agree).
-PROVENANCE_FILE = "features_provenance.json"
 METADATA_COLUMNS = ("case_id", "baseline_volume_ml", "followup_volume_ml")
 _DIAGNOSTICS_PREFIX = "diagnostics_"
 _COMPARISON_COLUMNS = ("difference", "z", "p_two_sided", "p_one_sided")
@@ -375,8 +373,6 @@ def training_sets(
     ``test_value``), else a stratified 80/20 split seeded by ``seed``.
     """
     if table.split is None:
-        from .cohort import assign_split  # imports the extraction stack: only when a split is drawn
-
         try:
             split = np.asarray(assign_split(table.labels.tolist(), seed=seed, test_fraction=0.2))
         except InputError as error:

@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 VOLUME_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
+GEOMETRY_DECIMALS_MM = 10
+DIRECTION_DECIMALS = 12
 HEMATOMA_SEGMENT_NAMES = ("hematoma", "haematoma", "ich", "hemorrhage", "haemorrhage")
 
 
@@ -84,9 +86,12 @@ def volume_to_sitk(node: Any) -> sitk.Image:
     extent_start = np.array(image_data.GetExtent()[0::2], dtype=float)
     axes = matrix[:3, :3]
     spacing = np.linalg.norm(axes, axis=0)
-    image.SetSpacing(spacing.tolist())
-    image.SetDirection((axes / spacing).ravel().tolist())
-    image.SetOrigin((matrix[:3, 3] + axes @ extent_start).tolist())
+    # Slicer's readers store a file's spacing 0.45 as 0.44999999999999996 and move origins by an ulp;
+    # pyradiomics' resampling turns such float noise into different voxels. Geometry is given to
+    # 1e-10 mm (and direction cosines to 1e-12), which keeps every real value and drops the noise.
+    image.SetSpacing(np.round(spacing, GEOMETRY_DECIMALS_MM).tolist())
+    image.SetDirection(np.round(axes / spacing, DIRECTION_DECIMALS).ravel().tolist())
+    image.SetOrigin(np.round(matrix[:3, 3] + axes @ extent_start, GEOMETRY_DECIMALS_MM).tolist())
     return image
 
 
@@ -264,6 +269,24 @@ def _temporary_labelmap(scene: Any) -> Iterator[Any]:
         if node.GetDisplayNode() is not None:
             scene.RemoveNode(node.GetDisplayNode())
         scene.RemoveNode(node)
+
+
+@contextmanager
+def scratch_nodes(scene: Any) -> Iterator[None]:
+    """Remove the nodes added to ``scene`` inside the block (the scene's other nodes stay)."""
+    before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+    try:
+        yield
+    finally:
+        added = [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())]
+        for node in reversed([n for n in added if n.GetID() not in before]):
+            if scene.IsNodePresent(node):
+                scene.RemoveNode(node)
+
+
+def segment_volume_ml(segmentation_node: Any, segment_id: str) -> float:
+    """Volume of a segment in its own geometry (no CT needed), in mL."""
+    return _segment_volume_mm3(segmentation_node, segment_id) / 1000.0
 
 
 def _segment_volume_mm3(segmentation_node: Any, segment_id: str) -> float:

@@ -35,15 +35,15 @@ import numpy as np
 from scipy.special import expit
 
 from .atomic import write_text_atomic
+from .cohort import ExpansionDefinition, assign_split
 from .errors import InputError
 from .phantom import HematomaSpec, generate_phantom, write_case
 from .statistics import delong_ci
 
 logger = logging.getLogger(__name__)
 
-# Default expansion definition: growth >= 6 mL or >= 33% of the baseline volume.
-EXPANSION_ABSOLUTE_ML = 6.0
-EXPANSION_RELATIVE = 0.33
+# The labels follow the default expansion definition (growth >= 6 mL or >= 33% of the baseline).
+EXPANSION = ExpansionDefinition()
 
 # Parameter distributions (docs/ground_truth_model.md, "Case parameters").
 VOLUME_RANGE_ML = (2.0, 80.0)
@@ -102,7 +102,7 @@ GROUND_TRUTH = GroundTruthModel()
 
 def expansion_threshold_ml(baseline_ml: float) -> float:
     """Smallest growth (mL) that counts as expansion under the default definition."""
-    return min(EXPANSION_ABSOLUTE_ML, EXPANSION_RELATIVE * baseline_ml)
+    return min(EXPANSION.absolute_ml, EXPANSION.relative * baseline_ml)
 
 
 def followup_volume_ml(baseline_ml: float, growth_factor: float) -> float:
@@ -232,8 +232,6 @@ class CohortPlan:
 def plan_cohort(n: int, seed: int, test_fraction: float = 0.2) -> CohortPlan:
     """Sample cases 0 .. n-1 and split them: stratified by label, seeded by ``seed``
     (:func:`cohort.assign_split`, the split ``extract-cohort`` draws for manifests without one)."""
-    from .cohort import assign_split  # imports the feature extractors: only where a split is drawn
-
     cases = sample_parameters(n, seed)
     try:
         split = assign_split([case.label for case in cases], seed=seed, test_fraction=test_fraction)

@@ -1,0 +1,112 @@
+"""Regenerate the bundled models and their report from the synthetic validation cohort (make demo-model).
+
+cohort (phantom-cohort, n = 235, seed 0) -> features (extract-cohort: full radiomics + ResNet50 with
+random:0 weights) -> models (train: radiomics, deep, fused on the 188 training cases) -> install the
+bundles under HematomaExpansion/Resources/Models/ and the report under docs/synthetic_cohort/.
+
+Every step is seeded; the same command gives the same numbers. ``--reuse-cohort`` skips the
+generation when the cohort folder already holds a manifest (it is a pure function of n and seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from HematomaExpansionLib.cohort_extraction import extract_cohort
+from HematomaExpansionLib.extraction import ExtractionConfig
+from HematomaExpansionLib.model_training import read_feature_table, train_models
+from HematomaExpansionLib.phantom_cohort import generate_cohort
+from HematomaExpansionLib.statistics import auc
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS_DIR = ROOT / "HematomaExpansion" / "Resources" / "Models"
+DOCS_DIR = ROOT / "docs" / "synthetic_cohort"
+MODEL_ID_PREFIX = "phantom-v1"
+N_CASES, SEED, BACKBONE = 235, 0, "random:0"
+INTENDED_USE = (
+    "Demonstration model trained on 188 synthetic head-CT phantoms (phantom-cohort n=235, seed 0) with "
+    "ResNet50 weights random:0 (no ImageNet weights are bundled). NOT for clinical use: retrain on your "
+    "own cohort with 'train'."
+)
+
+
+def ceiling_aucs(manifest: Path) -> dict[str, float]:
+    """AUC of the true expansion probabilities: overall and per split (the best any model can do)."""
+    with manifest.open(newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    result = {}
+    for name, selected in (
+        ("all", rows),
+        *((s, [r for r in rows if r["split"] == s]) for s in ("train", "test")),
+    ):
+        labels = np.array([int(r["label"]) for r in selected])
+        probabilities = np.array([float(r["true_probability"]) for r in selected])
+        result[name] = auc(labels, probabilities)
+    return result
+
+
+def install(run_dir: Path, bundle_dirs: list[Path]) -> None:
+    """Copy the bundles into Resources/Models and the report into docs/ (replacing older copies)."""
+    for bundle in bundle_dirs:
+        target = MODELS_DIR / bundle.name
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(bundle, target)
+    shutil.rmtree(DOCS_DIR, ignore_errors=True)
+    DOCS_DIR.mkdir(parents=True)
+    for name in ("report.html", "metrics.json"):
+        shutil.copy2(run_dir / name, DOCS_DIR / name)
+    shutil.copytree(run_dir / "figures", DOCS_DIR / "figures")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "demo-model")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--reuse-cohort", action="store_true")
+    parser.add_argument("--no-install", action="store_true", help="leave Resources/ and docs/ untouched")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    started = time.perf_counter()
+
+    cohort_dir = args.out / "cohort"
+    manifest = cohort_dir / "manifest.csv"
+    if not (args.reuse_cohort and manifest.is_file()):
+        summary = generate_cohort(N_CASES, cohort_dir, SEED, jobs=args.jobs)
+        print("\n".join(summary.lines()))
+    ceilings = ceiling_aucs(manifest)
+    print(f"ceiling AUC (true probabilities): all {ceilings['all']:.3f}, test {ceilings['test']:.3f}")
+
+    config = ExtractionConfig(backbone_weights=BACKBONE, device="cpu")
+    extraction = extract_cohort(manifest, args.out / "features", config, jobs=args.jobs)
+    print(f"features: {len(extraction.rows)} cases, {len(extraction.failures)} failed")
+    if extraction.failures:
+        return 1
+
+    table = read_feature_table(extraction.paths["features"])
+    result = train_models(
+        table,
+        args.out / "models",
+        model_id_prefix=MODEL_ID_PREFIX,
+        ceiling_auc=ceilings["test"],
+        intended_use=INTENDED_USE,
+    )
+    print("\n".join(result.lines()))
+    if not args.no_install:
+        install(args.out / "models", list(result.bundles.values()))
+        print(
+            f"installed {[b.name for b in result.bundles.values()]} into {MODELS_DIR} and the report into {DOCS_DIR}"
+        )
+    print(f"total {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
