@@ -36,5 +36,9 @@ test: lint
 bench: venv
 	$(PY) tools/bench.py
 
+# Regenerates the synthetic cohort, its features, the bundled models and docs/synthetic_cohort/.
+demo-model: venv
+	$(PY) tools/demo_model.py --jobs 2
+
 clean:
 	rm -rf $(OUT) .pytest_cache .ruff_cache

@@ -49,6 +49,15 @@ def test_cmakelists_registers_scripted_module_and_unittest():
     assert "add_subdirectory(HematomaExpansion)" in top
 
 
+# Preamble of a child interpreter in which importing Slicer, VTK, Qt or CTK raises ImportError.
+BLOCKER = f"""
+import importlib, importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {FORBIDDEN!r}:
+            raise ImportError("forbidden import in the core: " + name)
+sys.meta_path.insert(0, Block())
+"""
 CORE_MODULES = sorted(
     p.stem for p in LIB_DIR.glob("*.py") if p.stem not in MRML_LAYER and p.stem != "__init__"
 )
@@ -57,13 +66,7 @@ CORE_MODULES = sorted(
 def test_core_modules_import_no_slicer_qt_vtk_ctk():
     """Import every core module in a fresh interpreter that refuses Slicer, Qt, CTK and VTK imports."""
     script = f"""
-import importlib, importlib.abc, sys
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {FORBIDDEN!r}:
-            raise ImportError("forbidden import in the core: " + name)
-sys.meta_path.insert(0, Block())
-sys.path.insert(0, {str(MODULE_DIR)!r})
+{BLOCKER}sys.path.insert(0, {str(MODULE_DIR)!r})
 failed = []
 for module in {CORE_MODULES!r}:
     try:
@@ -85,13 +88,7 @@ def test_the_import_blocker_catches_a_slicer_import(tmp_path):
     (package / "__init__.py").write_text("")
     (package / "uses_vtk.py").write_text("import vtk\n")
     script = f"""
-import importlib, importlib.abc, sys
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {FORBIDDEN!r}:
-            raise ImportError("forbidden import in the core: " + name)
-sys.meta_path.insert(0, Block())
-sys.path.insert(0, {str(tmp_path)!r})
+{BLOCKER}sys.path.insert(0, {str(tmp_path)!r})
 importlib.import_module("fakelib.uses_vtk")
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)

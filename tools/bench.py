@@ -39,6 +39,7 @@ from HematomaExpansionLib.cli import format_table
 
 TARGET_SELECTIVE_S = 2.5
 TARGET_PEAK_RSS_GB = 3.0
+TARGET_PREDICTION_S = 3.0
 CASE_SEED = 7
 CASE_VOLUME_ML = 30.0
 REPLY_PREFIX = "BENCH "
@@ -100,9 +101,18 @@ def _max_rss_mb() -> float:
 # --------------------------------------------------------------------------- sections
 
 
+def _load_into_scene(logic: Any, case: dict[str, str]) -> tuple[Any, Any]:
+    """Clear the scene and load the case's CT and segmentation files as the module does."""
+    from HematomaExpansionLib import mrml
+
+    logic.runtime.clear()
+    return mrml.load_volume(logic.runtime, case["ct"]), mrml.load_segmentation(
+        logic.runtime, case["hematoma"]
+    )
+
+
 def _ours(case: dict[str, str], args: argparse.Namespace, radiomics_names: list[str] | None) -> Workload:
     """Our extraction as the module runs it: files loaded into the scene, then the Logic."""
-    from HematomaExpansionLib import mrml
     from HematomaExpansionLib.backbone import FEATURE_DIM, load_resnet50
     from HematomaExpansionLib.deep_features import deep_feature_names
     from HematomaExpansionLib.extraction import ExtractionConfig
@@ -119,10 +129,8 @@ def _ours(case: dict[str, str], args: argparse.Namespace, radiomics_names: list[
     last: dict[str, float] = {}
 
     def run() -> dict[str, float]:
-        logic.runtime.clear()
         t0 = time.perf_counter()
-        volume = mrml.load_volume(logic.runtime, case["ct"])
-        segmentation = mrml.load_segmentation(logic.runtime, case["hematoma"])
+        volume, segmentation = _load_into_scene(logic, case)
         t1 = time.perf_counter()
         result = logic.extract_features(volume, segmentation, config=config, backbone=backbone)
         t2 = time.perf_counter()
@@ -185,10 +193,61 @@ def section_naive(case: dict[str, str], args: argparse.Namespace) -> Workload:
     )
 
 
+def _prediction(case: dict[str, str], args: argparse.Namespace, only_model_features: bool) -> Workload:
+    """Prediction with the bundled model, end to end from the files, through the Logic."""
+    from HematomaExpansionLib.backbone import load_resnet50
+    from HematomaExpansionLib.extraction import ExtractionConfig
+    from HematomaExpansionLib.logic import HematomaExpansionLogicBase
+    from HematomaExpansionLib.model_registry import load_model
+
+    bundle = load_model(None)
+    weights = bundle.extractor.get("backbone_id") or args.weights
+    backbone = load_resnet50(weights, "cpu")
+    logic = HematomaExpansionLogicBase()
+    full_config = ExtractionConfig(backbone_weights=weights, device="cpu")
+    last: dict[str, float] = {}
+
+    def run() -> dict[str, float]:
+        t0 = time.perf_counter()
+        volume, segmentation = _load_into_scene(logic, case)
+        t1 = time.perf_counter()
+        if only_model_features:
+            result = logic.predict(volume, segmentation, model=bundle, device="cpu", backbone=backbone)
+            timings, probability = result.extraction.timings_s, result.probability
+        else:
+            extraction = logic.extract_features(volume, segmentation, config=full_config, backbone=backbone)
+            bundle.check_extractor(extraction.feature_set.provenance["extractor_identity"])
+            timings = extraction.timings_s
+            probability = float(bundle.predict_proba(extraction.feature_set.features)[0])
+        t2 = time.perf_counter()
+        last["probability"] = probability
+        stages = {"load files into the scene": t1 - t0, **timings}
+        stages["model, measurements, checks"] = (t2 - t1) - sum(timings.values())
+        stages["total"] = t2 - t0
+        return stages
+
+    what = (
+        f"only the {len(bundle.input_features)} model features" if only_model_features else "full extraction"
+    )
+    return Workload(f"prediction with {bundle.model_id}: {what}", run, lambda: dict(last))
+
+
+def section_predict(case: dict[str, str], args: argparse.Namespace) -> Workload:
+    """Prediction with the bundled model computing only the features it needs (issue 5 target)."""
+    return _prediction(case, args, only_model_features=True)
+
+
+def section_predict_full(case: dict[str, str], args: argparse.Namespace) -> Workload:
+    """Baseline: full extraction, then the bundled model."""
+    return _prediction(case, args, only_model_features=False)
+
+
 SECTIONS: dict[str, Callable[[dict[str, str], argparse.Namespace], Workload]] = {
     "full": section_full,
     "selective": section_selective,
     "naive": section_naive,
+    "predict": section_predict,
+    "predict_full": section_predict_full,
 }
 
 
@@ -356,6 +415,21 @@ def _print_comparison(sections: dict[str, Section]) -> None:
         print(
             f"full extraction no slower than naive: {full:.2f} s vs {base:.2f} s -> {_verdict(full <= base)}"
         )
+    if "predict" in sections:
+        median = _median_best(sections["predict"].stages_s["total"])[0]
+        print(
+            f"prediction end to end <= {TARGET_PREDICTION_S} s per case (issue 5): {median:.2f} s -> "
+            f"{_verdict(median <= TARGET_PREDICTION_S)}"
+        )
+        if "predict_full" in sections:
+            full = _median_best(sections["predict_full"].stages_s["total"])[0]
+            difference = abs(
+                sections["predict"].features["probability"] - sections["predict_full"].features["probability"]
+            )
+            print(
+                f"prediction with only the model's features / with full extraction: {median:.2f} s / {full:.2f} s "
+                f"= {median / full:.2f}; probabilities differ by {difference:.1e}"
+            )
     peak_gb = max(s.peak_rss_mb for s in sections.values()) / 1024.0
     print(
         f"peak RSS <= {TARGET_PEAK_RSS_GB} GB: {peak_gb:.2f} GB (largest section) -> "

@@ -9,7 +9,6 @@ worker processes with a per-case cache. The result is the labelled, split featur
 from __future__ import annotations
 
 import json
-import platform
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -30,6 +29,7 @@ from .cohort import (
 from .cohort_runner import CaseFailure, CohortRunResult, path_sha256, run_cohort
 from .errors import InputError
 from .extraction import ExtractionConfig
+from .versions import software_versions
 
 
 def extraction_cache_key(config: ExtractionConfig) -> dict[str, Any]:
@@ -136,19 +136,6 @@ def _common_entries(documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {key: value for key, value in first.items() if all(d.get(key) == value for d in others)}
 
 
-def _versions() -> dict[str, str]:
-    import numpy
-    import SimpleITK
-    import sklearn
-
-    return {
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "SimpleITK": SimpleITK.Version.VersionString(),
-        "scikit-learn": sklearn.__version__,
-    }
-
-
 def extract_cohort(
     manifest: Path | str,
     out_dir: Path | str,
@@ -186,7 +173,9 @@ def extract_cohort(
         "manifest_sha256": path_sha256(manifest),
         "expansion_definition": expansion.as_dict(),
         "cache_key": cache_key,
-        "versions": _versions(),
+        "versions": software_versions(
+            ("numpy", "SimpleITK", "scikit-learn", "pyradiomics-bhklab", "torch", "torchvision")
+        ),
         "failed_cases": [asdict(f) for f in run.failures],
     }
     paths = {"errors": run.errors_path}

@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import logging
-import platform
 import re
 import zipfile
 from collections.abc import Mapping
@@ -22,10 +21,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from . import __version__
 from .atomic import write_bytes_atomic, write_text_atomic
 from .errors import InputError, ModelError
 from .featureset import identity_keys as featureset_identity_keys
+from .versions import software_versions
 
 if TYPE_CHECKING:
     from .training import FittedModel
@@ -88,19 +87,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
-
-
-def _versions() -> dict[str, str]:
-    import scipy  # imported here: loading a bundle must not need scipy or scikit-learn
-    import sklearn
-
-    return {
-        "hematoma_expansion": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "scikit-learn": sklearn.__version__,
-    }
 
 
 def save_bundle(
@@ -192,7 +178,7 @@ def save_bundle(
         "metrics": card_extra.get("metrics", {}),
         "extractor": dict(extractor),
         "extra": {k: v for k, v in card_extra.items() if k not in reserved},
-        "versions": _versions(),
+        "versions": software_versions(("numpy", "scipy", "scikit-learn")),
         "arrays": {name: list(a.shape) for name, a in arrays.items()},
         "model_npz_sha256": hashlib.sha256(npz_bytes).hexdigest(),
     }

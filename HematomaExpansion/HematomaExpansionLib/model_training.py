@@ -20,7 +20,6 @@ import io
 import json
 import logging
 import math
-import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import UTC, datetime
@@ -29,7 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
 from .atomic import write_bytes_atomic
 from .cli import format_table, write_csv_atomic, write_json_atomic
 from .cohort import PROVENANCE_FILE, assign_split
@@ -45,6 +43,7 @@ from .statistics import (
     threshold_metrics,
 )
 from .training import FittedModel, TrainingConfig, features_for_kind, fit_on_split
+from .versions import software_versions
 
 logger = logging.getLogger(__name__)
 
@@ -503,21 +502,6 @@ def evaluate_predictions(
 # --------------------------------------------------------------------------- training
 
 
-def _versions() -> dict[str, str]:
-    import matplotlib
-    import scipy
-    import sklearn
-
-    return {
-        "hematoma_expansion": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "scikit-learn": sklearn.__version__,
-        "matplotlib": matplotlib.__version__,
-    }
-
-
 def _cohort_summary(
     table: FeatureTable, sets: Mapping[str, np.ndarray], split_info: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -746,7 +730,11 @@ def train_models(
         "command": "train",
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "data": _data_summary(table),
-        "provenance": {"versions": _versions(), "seed": config.seed, "training_config": config.as_dict()},
+        "provenance": {
+            "versions": software_versions(("numpy", "scipy", "scikit-learn", "matplotlib")),
+            "seed": config.seed,
+            "training_config": config.as_dict(),
+        },
         "cohort": cohort,
         "models": {
             kind: {
@@ -813,7 +801,10 @@ def evaluate_models(
         "command": "evaluate",
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "data": _data_summary(table),
-        "provenance": {"versions": _versions(), "seed": seeds[0] if len(seeds) == 1 else seeds},
+        "provenance": {
+            "versions": software_versions(("numpy", "scipy", "scikit-learn", "matplotlib")),
+            "seed": seeds[0] if len(seeds) == 1 else seeds,
+        },
         "cohort": cohort,
         "models": {
             name: {**_model_summary(b), "sets": evaluation["models"][name]} for name, b in bundles.items()

@@ -7,6 +7,7 @@ runtime.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import unittest
 from collections.abc import Callable
@@ -17,7 +18,10 @@ import numpy as np
 import SimpleITK as sitk
 
 from . import mrml
+from .applicability import ApplicabilityChecklist
+from .cli import main as command_line
 from .errors import InputError, SegmentExistsError
+from .model_registry import load_model
 from .phantom import HematomaSpec, generate_phantom, write_case
 
 SAMPLE_SPEC = HematomaSpec(volume_ml=20.0, lobulation=0.1, heterogeneity_hu=3.0)
@@ -87,8 +91,53 @@ def scenario_draft_hematoma_matches_truth(logic: Any, test: unittest.TestCase) -
     test.assertEqual(segmentation.GetSegmentation().GetNumberOfSegments(), 2)
 
 
+def scenario_predict_drafted_hematoma_with_bundled_model(logic: Any, test: unittest.TestCase) -> None:
+    """Draft the hematoma, predict with the bundled model, and compare with the command line."""
+    bundle = load_model(None)
+    with tempfile.TemporaryDirectory() as folder:
+        phantom, volume, segmentation = _load_phantom_case(logic, Path(folder))
+        x, y, z = phantom.truth["centre_mm"]
+        _, segment_id, _ = logic.draft_hematoma_segment(volume, segmentation, seed_point_ras=(-x, -y, z))
+        checklist = ApplicabilityChecklist(True, True, True)
+        result = logic.predict(volume, segmentation, segment_id, bundle, checklist=checklist)
+        test.assertTrue(0.0 <= result.probability <= 1.0)
+        test.assertAlmostEqual(
+            result.measurements["volume_ml"],
+            phantom.truth["volume_ml"],
+            delta=0.1 * phantom.truth["volume_ml"],
+        )
+        test.assertFalse(
+            [w for w in result.warnings if "not confirmed" in w], "checklist warnings despite ticks"
+        )
+        table = mrml.table_node_rows(logic.prediction_table(result))
+        test.assertEqual([row["feature"] for row in table], bundle.input_features)
+
+        drafted, _ = mrml.segment_to_mask(logic.runtime, segmentation, segment_id, volume)
+        draft_path = Path(folder) / "draft.nii.gz"
+        sitk.WriteImage(drafted, str(draft_path))
+        out = Path(folder) / "cli"
+        code = command_line(
+            [
+                "predict",
+                "--ct",
+                str(Path(folder) / "selftest_ct.nrrd"),
+                "--hematoma",
+                str(draft_path),
+                "--segment",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        test.assertEqual(code, 0)
+        from_cli = json.loads((out / "prediction.json").read_text())
+        test.assertAlmostEqual(from_cli["probability"], result.probability, places=9)
+        test.assertEqual(from_cli["model_id"], bundle.model_id)
+
+
 SCENARIOS: tuple[Callable[[Any, unittest.TestCase], None], ...] = (
     scenario_measure_loaded_phantom,
     scenario_bad_input_is_refused_and_nothing_changes,
     scenario_draft_hematoma_matches_truth,
+    scenario_predict_drafted_hematoma_with_bundled_model,
 )
