@@ -146,3 +146,43 @@ def test_table_node_holds_typed_columns_and_units(runtime):
         {"name": "abc2_ml", "value": 28.0},
     ]
     assert node.GetColumnUnitLabel("value") == "mL"
+
+
+def _write_dicom_series(image: sitk.Image, folder) -> None:
+    """Write an axial int16 volume as a CT DICOM series, one file per slice (GDCM through SimpleITK)."""
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    series_uid = "1.2.826.0.1.3680043.2.1125.1.1234567890"
+    direction = image.GetDirection()
+    orientation = "\\".join(
+        str(v) for v in (direction[0], direction[3], direction[6], direction[1], direction[4], direction[7])
+    )
+    for k in range(image.GetDepth()):
+        slice_image = image[:, :, k]
+        for tag, value in (
+            ("0008|0060", "CT"),
+            ("0020|000e", series_uid),
+            ("0020|0037", orientation),
+            ("0020|0032", "\\".join(str(v) for v in image.TransformIndexToPhysicalPoint((0, 0, k)))),
+            ("0020|0013", str(k + 1)),
+            ("0018|0050", str(image.GetSpacing()[2])),
+            ("0008|0018", f"{series_uid}.{k + 1}"),
+        ):
+            slice_image.SetMetaData(tag, value)
+        writer.SetFileName(str(folder / f"slice{k:03d}.dcm"))
+        writer.Execute(slice_image)
+
+
+def test_dicom_series_folder_loads_with_its_geometry(runtime, tmp_path):
+    image = _image(np.eye(3))
+    _write_dicom_series(image, tmp_path)
+    loaded = mrml.volume_to_sitk(mrml.load_volume(runtime, tmp_path, name="dicom"))
+    np.testing.assert_allclose(loaded.GetSpacing(), image.GetSpacing(), atol=1e-6)
+    np.testing.assert_allclose(loaded.GetOrigin(), image.GetOrigin(), atol=1e-6)
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(loaded), sitk.GetArrayViewFromImage(image))
+
+
+def test_folder_without_dicom_is_refused(runtime, tmp_path):
+    (tmp_path / "notes.txt").write_text("no images here")
+    with pytest.raises(InputError, match="No DICOM series"):
+        mrml.load_volume(runtime, tmp_path)

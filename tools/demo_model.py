@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from HematomaExpansionLib.atomic import write_json_atomic
+from HematomaExpansionLib.cli import write_sample_case
 from HematomaExpansionLib.cohort_extraction import extract_cohort
-from HematomaExpansionLib.extraction import ExtractionConfig
+from HematomaExpansionLib.extraction import ExtractionConfig, extract_features
 from HematomaExpansionLib.model_training import read_feature_table, train_models
 from HematomaExpansionLib.phantom_cohort import generate_cohort
 from HematomaExpansionLib.statistics import auc
@@ -29,6 +31,7 @@ from HematomaExpansionLib.statistics import auc
 ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = ROOT / "HematomaExpansion" / "Resources" / "Models"
 DOCS_DIR = ROOT / "docs" / "synthetic_cohort"
+SAMPLE_REFERENCE = ROOT / "Testing" / "reference" / "bundled_model_sample.json"
 MODEL_ID_PREFIX = "phantom-v1"
 N_CASES, SEED, BACKBONE = 235, 0, "random:0"
 INTENDED_USE = (
@@ -51,6 +54,32 @@ def ceiling_aucs(manifest: Path) -> dict[str, float]:
         probabilities = np.array([float(r["true_probability"]) for r in selected])
         result[name] = auc(labels, probabilities)
     return result
+
+
+def sample_reference(run: object, folder: Path) -> dict[str, object]:
+    """The bundled sample's features and each training-time (scikit-learn) model's probability.
+
+    Stored under Testing/reference/, so that a test can check, without any pickle, that the
+    installed bundles predict the sample as the fitted pipelines did (to 1e-9).
+    """
+    import SimpleITK as sitk
+
+    paths = write_sample_case(folder)
+    ct, mask = sitk.ReadImage(str(paths["ct"])), sitk.ReadImage(str(paths["hematoma"]))
+    features = extract_features(
+        ct, mask, ExtractionConfig(backbone_weights=BACKBONE, device="cpu")
+    ).feature_set.features
+    reference: dict[str, object] = {"models": {}}
+    for kind, fitted in run.fitted.items():
+        bundle_id = run.bundles[kind].name
+        names = fitted.feature_names
+        row = np.array([[features[n] for n in names]])
+        selected = {n: features[n] for n in fitted.selected_features}
+        reference["models"][bundle_id] = {
+            "features": selected,
+            "sklearn_probability": float(fitted.predict_proba(row)[0]),
+        }
+    return reference
 
 
 def install(run_dir: Path, bundle_dirs: list[Path]) -> None:
@@ -101,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(result.lines()))
     if not args.no_install:
         install(args.out / "models", list(result.bundles.values()))
+        write_json_atomic(SAMPLE_REFERENCE, sample_reference(result, args.out / "sample"))
         print(
             f"installed {[b.name for b in result.bundles.values()]} into {MODELS_DIR} and the report into {DOCS_DIR}"
         )
