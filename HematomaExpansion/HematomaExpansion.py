@@ -113,6 +113,7 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._parameterNodeGuiTag = None
         self._lastResult = None
         self._models = []
+        self._updatingGui = False
         self._running = False
         self._cancelRequested = False
 
@@ -191,13 +192,17 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def _updateFromParameterNode(self, caller=None, event=None) -> None:
         parameters = self._parameterNode
-        if parameters is None:
+        if parameters is None or self._updatingGui:
             return
-        self.ui.segmentSelector.setCurrentSegmentID(parameters.segmentId)
-        deviceIndex = self.ui.deviceComboBox.findData(parameters.device)
-        self.ui.deviceComboBox.setCurrentIndex(max(deviceIndex, 0))
-        self.ui.weightsFilePathLineEdit.currentPath = parameters.weightsFile
-        self.ui.outputFolderPathLineEdit.currentPath = parameters.outputFolder
+        self._updatingGui = True  # the widgets' change signals must not write back while we set them
+        try:
+            self.ui.segmentSelector.setCurrentSegmentID(parameters.segmentId)
+            deviceIndex = self.ui.deviceComboBox.findData(parameters.device)
+            self.ui.deviceComboBox.setCurrentIndex(max(deviceIndex, 0))
+            self.ui.weightsFilePathLineEdit.currentPath = parameters.weightsFile
+            self.ui.outputFolderPathLineEdit.currentPath = parameters.outputFolder
+        finally:
+            self._updatingGui = False
         self._checkCanApply()
         self._showStoredResult()
 
@@ -218,12 +223,12 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._showModelSummary()
 
     def _showModelSummary(self) -> None:
-        modelId = self.ui.modelComboBox.currentData
+        modelId = self.ui.modelComboBox.itemData(self.ui.modelComboBox.currentIndex)
         summary = next((m for m in self._models if m.model_id == modelId), None)
         self.ui.modelSummaryLabel.text = summary.describe() if summary else _("No model installed.")
 
     def onSegmentChanged(self, segmentId) -> None:
-        if self._parameterNode:
+        if self._parameterNode and not self._updatingGui:
             self._parameterNode.segmentId = segmentId or ""
 
     def onModelChanged(self, index) -> None:
@@ -232,15 +237,15 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._showModelSummary()
 
     def onDeviceChanged(self, index) -> None:
-        if self._parameterNode and index >= 0:
+        if self._parameterNode and index >= 0 and not self._updatingGui:
             self._parameterNode.device = self.ui.deviceComboBox.itemData(index)
 
     def onWeightsFileChanged(self, path) -> None:
-        if self._parameterNode:
+        if self._parameterNode and not self._updatingGui:
             self._parameterNode.weightsFile = path
 
     def onOutputFolderChanged(self, path) -> None:
-        if self._parameterNode:
+        if self._parameterNode and not self._updatingGui:
             self._parameterNode.outputFolder = path
 
     def onAddModelFolder(self) -> None:
@@ -378,16 +383,20 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.progressBar.show()
         try:
             with slicer.util.tryWithErrorDisplay(_("Failed to predict hematoma expansion."), waitCursor=True):
-                result = self.logic.predict(
-                    parameters.inputVolume,
-                    parameters.segmentationNode,
-                    parameters.segmentId or None,
-                    parameters.modelId,
-                    parameters.device,
-                    parameters.weightsFile or None,
-                    checklist,
-                    progress=self._onStage,
-                )
+                try:
+                    result = self.logic.predict(
+                        parameters.inputVolume,
+                        parameters.segmentationNode,
+                        parameters.segmentId or None,
+                        parameters.modelId,
+                        parameters.device,
+                        parameters.weightsFile or None,
+                        checklist,
+                        progress=self._onStage,
+                    )
+                except OperationCancelledError:
+                    self.ui.statusLabel.text = _("Cancelled.")
+                    return
                 self._lastResult = result
                 parameters.featuresTable = self.logic.prediction_table(result, parameters.featuresTable)
                 if result.extraction.slice_images is not None:
@@ -395,8 +404,6 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 parameters.riskProbability = result.probability
                 parameters.riskText = "\n".join([result.category_text, result.volume_text, *result.warnings])
                 self.ui.statusLabel.text = _("Done.")
-        except OperationCancelledError:
-            self.ui.statusLabel.text = _("Cancelled.")
         finally:
             self._running = False
             self.ui.applyButton.text = _("Predict expansion risk")
