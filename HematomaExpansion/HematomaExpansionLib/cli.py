@@ -184,9 +184,10 @@ def print_prediction(result: Any, case_label: str) -> None:
     from .measurements import unit_of
 
     _out(f"Case {case_label}: {result.risk_text}")
-    _out(f"Model: {result.model_id} ({result.model_kind})\n")
+    _out(f"Model: {result.model_id} ({result.model_kind})")
+    _out(f"Research use only. {result.provenance.get('model_intended_use', '')}".rstrip() + "\n")
     rows = [
-        [label, float(result.measurements[name]), unit_of(name)]
+        [label, result.measurements[name], unit_of(name)]
         for name, label in MEASUREMENT_LABELS.items()
         if name in result.measurements
     ]
