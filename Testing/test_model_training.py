@@ -387,6 +387,6 @@ def test_cli_train_applies_the_options_with_the_default_grids(tmp_path, capsys):
     assert card["metrics"]["ceiling_auc"] == 0.88
     assert "ceiling AUC (true probabilities): 0.880" in printed and "site-a-radiomics" in printed
     assert (out / "site-a-radiomics" / ARRAYS_FILE).is_file() and (out / "report.html").is_file()
-    (summary,) = available_models([out])
+    (summary,) = [m for m in available_models([out]) if m.folder.parent == out]
     assert summary.intended_use == "Synthetic test data."
     assert summary.test_auc == card["metrics"]["test"]["auc"]["auc"] and summary.n_train == 120
