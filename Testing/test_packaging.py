@@ -102,3 +102,27 @@ def test_mrml_layer_is_what_the_design_says():
         p.name for p in LIB_DIR.glob("*.py") if p.stem not in MRML_LAYER and pattern.search(p.read_text())
     ]
     assert offenders == []
+
+
+FIRST_USE_PACKAGES = ("torch", "torchvision", "radiomics", "sklearn", "scipy", "matplotlib", "PIL")
+
+
+def test_module_file_loads_before_first_use_installation():
+    """What HematomaExpansion.py imports at load time needs none of the packages installed at first use."""
+    imported = re.findall(
+        r"^from (HematomaExpansionLib\.\w+) import", (MODULE_DIR / "HematomaExpansion.py").read_text(), re.M
+    )
+    assert "HematomaExpansionLib.logic" in imported
+    script = f"""
+import importlib, importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {FIRST_USE_PACKAGES!r}:
+            raise ImportError("imported at module load: " + name)
+sys.meta_path.insert(0, Block())
+sys.path.insert(0, {str(MODULE_DIR)!r})
+for module in {imported!r}:
+    importlib.import_module(module)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -43,11 +43,12 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from HematomaExpansionLib.errors import InputError
+from .errors import InputError
+from .hematoma_segment import DEFAULT_DRAFT_HU_RANGE
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_HU_RANGE = (45.0, 100.0)
+DEFAULT_HU_RANGE = DEFAULT_DRAFT_HU_RANGE
 BONE_HU = 300.0
 TISSUE_MIN_HU = -300.0  # below this: air (outside the head, sinuses, mastoid cells)
 SMALL_BRAIN_ML = 200.0  # an intracranial region smaller than this gets a warning

@@ -11,23 +11,31 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import SimpleITK as sitk
 
 from . import mrml
 from .applicability import ApplicabilityChecklist
-from .draft_hematoma import DEFAULT_HU_RANGE, DraftResult, draft_hematoma
 from .errors import InputError, SegmentExistsError
-from .extraction import ExtractionConfig, ExtractionResult, extract_features
-from .featureset import FeatureSet
-from .hematoma_segment import HEMATOMA_COLOR, HEMATOMA_SEGMENT_NAME, HEMATOMA_TERMINOLOGY
-from .measurements import measure_hematoma, unit_of
+from .hematoma_segment import (
+    DEFAULT_DRAFT_HU_RANGE,
+    HEMATOMA_COLOR,
+    HEMATOMA_SEGMENT_NAME,
+    HEMATOMA_TERMINOLOGY,
+)
 from .model_bundle import ModelBundle
 from .model_registry import load_model
 from .mrml_runtime import SlicerRuntime
-from .prediction import PredictionResult, predict_case
 from .validation import validate_ct, validate_mask
+
+# Imaging, radiomics and deep-learning packages are imported where they are used, so that the
+# module loads in Slicer before its first-use installation of missing packages.
+if TYPE_CHECKING:
+    from .draft_hematoma import DraftResult
+    from .extraction import ExtractionConfig, ExtractionResult
+    from .featureset import FeatureSet
+    from .prediction import PredictionResult
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +110,7 @@ class HematomaExpansionLogicBase:
         volume_node: Any,
         segmentation_node: Any = None,
         seed_point_ras: tuple[float, float, float] | None = None,
-        hu_range: tuple[float, float] = DEFAULT_HU_RANGE,
+        hu_range: tuple[float, float] = DEFAULT_DRAFT_HU_RANGE,
         segment_name: str = f"{HEMATOMA_SEGMENT_NAME} draft",
         overwrite: bool = False,
     ) -> tuple[Any, str, DraftResult]:
@@ -123,6 +131,8 @@ class HematomaExpansionLogicBase:
                     f"Segmentation {mrml.node_label(segmentation_node)} already has a segment '{segment_name}'; "
                     "confirm to replace it, or rename it first."
                 )
+        from .draft_hematoma import draft_hematoma
+
         seed_lps = (
             None if seed_point_ras is None else (-seed_point_ras[0], -seed_point_ras[1], seed_point_ras[2])
         )
@@ -164,6 +174,8 @@ class HematomaExpansionLogicBase:
 
     def measure(self, volume_node: Any, segmentation_node: Any, segment: str | None = None) -> dict[str, Any]:
         """Hematoma volume, ABC/2, largest axial cross-section, components and HU statistics."""
+        from .measurements import measure_hematoma
+
         inputs = self.hematoma_inputs(volume_node, segmentation_node, segment)
         result = measure_hematoma(
             inputs.ct, inputs.mask, ct_source=inputs.ct_source, mask_source=inputs.mask_source
@@ -174,6 +186,8 @@ class HematomaExpansionLogicBase:
 
     def measurements_table(self, measurements: dict[str, Any], table_node: Any = None) -> Any:
         """Write the numeric measurements into a table node (measurement, value, unit)."""
+        from .measurements import unit_of
+
         rows = [
             [name, float(value), unit_of(name)]
             for name, value in measurements.items()
@@ -192,6 +206,8 @@ class HematomaExpansionLogicBase:
         backbone: Any = None,
     ) -> ExtractionResult:
         """Radiomics and deep features of the hematoma segment; the nodes are not modified."""
+        from .extraction import extract_features
+
         inputs = self.hematoma_inputs(volume_node, segmentation_node, segment)
         result = extract_features(
             inputs.ct, inputs.mask, config, backbone, inputs.ct_source, inputs.mask_source
@@ -223,6 +239,8 @@ class HematomaExpansionLogicBase:
 
         ``progress`` is called with each stage name; raising ``OperationCancelledError`` from it cancels.
         """
+        from .prediction import predict_case
+
         bundle = model if isinstance(model, ModelBundle) else load_model(model, self.model_dirs)
         inputs = self.hematoma_inputs(volume_node, segmentation_node, segment)
         result = predict_case(
