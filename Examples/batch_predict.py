@@ -28,8 +28,7 @@ def run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         logic = HematomaExpansionLogicBase()
-        volume = mrml.load_volume(logic.runtime, args.ct)
-        segmentation = mrml.load_segmentation(logic.runtime, args.hematoma)
+        volume, segmentation = mrml.load_case(logic.runtime, args.ct, args.hematoma)
         result = logic.predict(volume, segmentation, args.segment, args.model)
     except (InputError, ModelError) as error:
         sys.stderr.write(f"error: {error}\n")

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from HematomaExpansionLib.cli import format_table
+from HematomaExpansionLib.text_table import format_table
 
 TARGET_SELECTIVE_S = 2.5
 TARGET_PEAK_RSS_GB = 3.0
@@ -106,9 +106,7 @@ def _load_into_scene(logic: Any, case: dict[str, str]) -> tuple[Any, Any]:
     from HematomaExpansionLib import mrml
 
     logic.runtime.clear()
-    return mrml.load_volume(logic.runtime, case["ct"]), mrml.load_segmentation(
-        logic.runtime, case["hematoma"]
-    )
+    return mrml.load_case(logic.runtime, case["ct"], case["hematoma"])
 
 
 def _ours(case: dict[str, str], args: argparse.Namespace, radiomics_names: list[str] | None) -> Workload:

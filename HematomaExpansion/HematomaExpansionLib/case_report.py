@@ -6,18 +6,15 @@ or attached to a research record as a single file.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from .applicability import ApplicabilityChecklist
 from .atomic import write_text_atomic
+from .html_parts import figure_png, html_table, png_data_uri
 from .measurements import unit_of
 from .prediction import PredictionResult
 
@@ -58,27 +55,9 @@ def _slice_figure_png(image: np.ndarray, mask: np.ndarray | None, title: str) ->
         axes.contour(mask.astype(float), levels=[0.5], colors=["#ff3b30"], linewidths=1.0)
     axes.set_title(title, fontsize=9)
     axes.axis("off")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight")
+    png = figure_png(figure, bbox_inches="tight")
     plt.close(figure)
-    return buffer.getvalue()
-
-
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return f'<td class="num">{value:.4g}</td>'
-        if isinstance(value, int) and not isinstance(value, bool):
-            return f'<td class="num">{value}</td>'
-        return f"<td>{html.escape(str(value))}</td>"
-
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return png
 
 
 def render_case_report(
@@ -111,7 +90,7 @@ def render_case_report(
         for name, value in result.measurements.items()
         if name in MEASUREMENT_LABELS
     ]
-    sections.append("<h2>Hematoma</h2>" + _table(["measurement", "value", "unit"], rows))
+    sections.append("<h2>Hematoma</h2>" + html_table(["measurement", "value", "unit"], rows, numbers=True))
 
     if extraction.slice_images is not None:
         offsets = [z - extraction.cross_section.z_mm for z in extraction.z_positions_mm]
@@ -122,7 +101,7 @@ def render_case_report(
             mask = extraction.slice_masks[index] if extraction.slice_masks is not None else None
             png = _slice_figure_png(image, mask, f"z0 {offset:+.0f} mm")
             figures.append(
-                f'<figure><img src="{_data_uri(png)}" alt="slice z = {z_mm:.1f} mm"><figcaption>z = {z_mm:.1f} mm</figcaption></figure>'
+                f'<figure><img src="{png_data_uri(png)}" alt="slice z = {z_mm:.1f} mm"><figcaption>z = {z_mm:.1f} mm</figcaption></figure>'
             )
         crop = extraction.crop.as_dict() if extraction.crop is not None else {}
         sections.append(
@@ -135,18 +114,18 @@ def render_case_report(
     feature_rows = [[n, v, z, w] for n, v, z, w in result.feature_rows()]
     sections.append(
         "<h2>Model features of this case</h2><p>Value, z-score against the training cohort, and LASSO weight.</p>"
-        + _table(["feature", "value", "z-score", "LASSO weight"], feature_rows)
+        + html_table(["feature", "value", "z-score", "LASSO weight"], feature_rows, numbers=True)
     )
     if checklist is not None:
         sections.append(
             "<h2>Applicability checklist</h2>"
-            + _table(
+            + html_table(
                 ["item", "confirmed"],
                 [[k.replace("_", " "), "yes" if v else "no"] for k, v in checklist.as_dict().items()],
             )
         )
     provenance_rows = [[k, str(v)] for k, v in sorted(result.provenance.items()) if not isinstance(v, dict)]
-    sections.append("<h2>Provenance</h2>" + _table(["item", "value"], provenance_rows))
+    sections.append("<h2>Provenance</h2>" + html_table(["item", "value"], provenance_rows))
     sections.append(f"<p><small>Generated {datetime.now(UTC).isoformat(timespec='seconds')}</small></p>")
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{e(case_label)}: hematoma expansion risk</title>'

@@ -17,33 +17,13 @@ from typing import Any
 from . import __version__
 from .atomic import write_csv_atomic, write_json_atomic
 from .errors import InputError, ModelError
+from .text_table import format_table
 
 logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_BAD_INPUT = 2
-
-
-def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Plain-text table with aligned columns; floats with 2 decimals unless large."""
-
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return (
-                f"{value:.4g}" if abs(value) >= 1e5 or (value != 0 and abs(value) < 1e-2) else f"{value:.2f}"
-            )
-        return str(value)
-
-    text = [[cell(v) for v in row] for row in rows]
-    widths = [max(len(str(c)), *(len(r[i]) for r in text)) if text else len(c) for i, c in enumerate(columns)]
-    line = "  ".join(str(c).ljust(w) for c, w in zip(columns, widths, strict=True))
-    rule = "  ".join("-" * w for w in widths)
-    body = [
-        "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True)))
-        for r in text
-    ]
-    return "\n".join([line, rule, *body])
 
 
 def _out(text: str = "") -> None:
@@ -64,8 +44,7 @@ def _load_case(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from .logic import HematomaExpansionLogicBase
 
     logic = HematomaExpansionLogicBase()
-    volume = mrml.load_volume(logic.runtime, args.ct)
-    segmentation = mrml.load_segmentation(logic.runtime, args.hematoma)
+    volume, segmentation = mrml.load_case(logic.runtime, args.ct, args.hematoma)
     return logic, volume, segmentation
 
 

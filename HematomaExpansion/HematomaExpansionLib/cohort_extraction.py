@@ -87,13 +87,20 @@ def extract_case(case: CohortCase, config: ExtractionConfig) -> dict[str, Any]:
     """
     from . import mrml
     from .logic import HematomaExpansionLogicBase
+    from .measurements import measure_hematoma
 
     logic = HematomaExpansionLogicBase()
     with mrml.scratch_nodes(logic.scene):
-        volume = mrml.load_volume(logic.runtime, case.ct)
-        segmentation = mrml.load_segmentation(logic.runtime, case.hematoma)
-        baseline_ml = float(logic.measure(volume, segmentation, case.segment)["volume_ml"])
-        result = logic.extract_features(volume, segmentation, case.segment, config)
+        volume, segmentation = mrml.load_case(logic.runtime, case.ct, case.hematoma)
+        inputs = logic.hematoma_inputs(volume, segmentation, case.segment)
+        result = logic.extract_from_inputs(inputs, config)
+        baseline_ml = measure_hematoma(
+            inputs.ct,
+            inputs.mask,
+            ct_source=inputs.ct_source,
+            mask_source=inputs.mask_source,
+            canonical=result.canonical,
+        ).volume_ml
         followup_ml = (
             _segment_volume_ml(logic.runtime, case.followup_hematoma, case.segment)
             if case.followup_hematoma is not None

@@ -51,8 +51,7 @@ def predict_cohort_case(
     logic = HematomaExpansionLogicBase()
     bundle = _bundle(model_dir)
     with mrml.scratch_nodes(logic.scene):
-        volume = mrml.load_volume(logic.runtime, case.ct)
-        segmentation = mrml.load_segmentation(logic.runtime, case.hematoma)
+        volume, segmentation = mrml.load_case(logic.runtime, case.ct, case.hematoma)
         result = logic.predict(volume, segmentation, case.segment, bundle, device, weights_file)
     note = bundle.card.get("extra", {}).get("intended_use", "")
     write_case_report(

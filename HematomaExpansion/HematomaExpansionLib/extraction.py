@@ -72,12 +72,17 @@ class ExtractionResult:
 
     feature_set: FeatureSet
     cross_section: CrossSection
-    orientation: str
+    canonical: tuple[sitk.Image, sitk.Image, str]  # geometry.canonical_axial of the inputs
     slice_images: np.ndarray | None = None
     slice_masks: np.ndarray | None = None
     z_positions_mm: tuple[float, ...] = ()
     crop: CropBox | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def orientation(self) -> str:
+        """How the inputs were brought to axial slices: unchanged, reoriented or resampled."""
+        return self.canonical[2]
 
 
 def extract_features(
@@ -140,7 +145,7 @@ def extract_features(
         )
         lap("radiomics", "deep" if "deep" in config.families else None)
 
-    result = ExtractionResult(result_set, cross_section, orientation)
+    result = ExtractionResult(result_set, cross_section, (canonical_ct, canonical_mask, orientation))
     if "deep" in config.families:
         backbone = backbone or load_resnet50(config.backbone_weights, config.device)
         lap("backbone")  # part of the "deep" stage for progress

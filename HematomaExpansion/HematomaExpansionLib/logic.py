@@ -206,9 +206,16 @@ class HematomaExpansionLogicBase:
         backbone: Any = None,
     ) -> ExtractionResult:
         """Radiomics and deep features of the hematoma segment; the nodes are not modified."""
+        return self.extract_from_inputs(
+            self.hematoma_inputs(volume_node, segmentation_node, segment), config, backbone
+        )
+
+    def extract_from_inputs(
+        self, inputs: HematomaInputs, config: ExtractionConfig | None = None, backbone: Any = None
+    ) -> ExtractionResult:
+        """Features of inputs already taken from nodes (so one export can also serve measurements)."""
         from .extraction import extract_features
 
-        inputs = self.hematoma_inputs(volume_node, segmentation_node, segment)
         result = extract_features(
             inputs.ct, inputs.mask, config, backbone, inputs.ct_source, inputs.mask_source
         )

@@ -28,8 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import write_bytes_atomic
-from .cli import format_table, write_csv_atomic, write_json_atomic
+from .atomic import write_bytes_atomic, write_csv_atomic, write_json_atomic
 from .cohort import PROVENANCE_FILE, assign_split
 from .errors import InputError, ModelError
 from .featureset import RADIOMICS_IDENTITY_KEYS, feature_family, identity_keys
@@ -42,6 +41,7 @@ from .statistics import (
     roc_curve_points,
     threshold_metrics,
 )
+from .text_table import format_table
 from .training import FittedModel, TrainingConfig, features_for_kind, fit_on_split
 from .versions import software_versions
 

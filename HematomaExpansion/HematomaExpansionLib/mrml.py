@@ -208,6 +208,11 @@ def load_segmentation(runtime: SlicerRuntime, path: Path | str) -> Any:
     return segmentation_node
 
 
+def load_case(runtime: SlicerRuntime, ct_path: Path | str, hematoma_path: Path | str) -> tuple[Any, Any]:
+    """Load a case's CT and hematoma segmentation (or labelmap) files: (volume node, segmentation node)."""
+    return load_volume(runtime, ct_path), load_segmentation(runtime, hematoma_path)
+
+
 def _remove_node(scene: Any, node: Any) -> None:
     for i in range(node.GetNumberOfDisplayNodes()):
         scene.RemoveNode(node.GetNthDisplayNode(i))

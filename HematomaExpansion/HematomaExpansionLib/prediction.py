@@ -174,7 +174,9 @@ def predict_case(
     feature_set = extraction.feature_set
     bundle.check_extractor(feature_set.provenance["extractor_identity"])
     probability = float(bundle.predict_proba(feature_set.features)[0])
-    measurements = measure_hematoma(ct, mask, ct_source=ct_source, mask_source=mask_source).as_dict()
+    measurements = measure_hematoma(
+        ct, mask, ct_source=ct_source, mask_source=mask_source, canonical=extraction.canonical
+    ).as_dict()
     provenance = {
         **feature_set.provenance,
         "model_id": bundle.model_id,

@@ -9,11 +9,9 @@ opens without network or any other file.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .atomic import write_bytes_atomic, write_text_atomic
+from .html_parts import figure_png, html_table, png_data_uri
 from .model_bundle import ModelBundle
 
 logger = logging.getLogger(__name__)
@@ -75,13 +74,6 @@ def _p_value(value: float | None) -> str:
 
 def _ci(value: float | None, low: float | None, high: float | None, sep: str = "-") -> str:
     return f"{_num(value)} ({_num(low)}{sep}{_num(high)})"
-
-
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    # No "Software" entry: the PNG holds no URL and its bytes depend only on the drawing.
-    figure.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None})
-    return buffer.getvalue()
 
 
 # --------------------------------------------------------------------------- figures
@@ -216,16 +208,9 @@ def weights_figure(bundle: ModelBundle) -> Figure:
 # --------------------------------------------------------------------------- HTML
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], css: str = "") -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    cls = f' class="{css}"' if css else ""
-    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def _figure_html(figure: tuple[str, bytes, str], wide: bool = False) -> str:
     name, data, caption = figure
-    uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+    uri = png_data_uri(data)
     cls = ' class="wide"' if wide else ""
     return (
         f'<figure{cls}><img src="{uri}" alt="{html.escape(caption)}">'
@@ -256,7 +241,7 @@ def _provenance_html(metrics: Mapping[str, Any]) -> str:
     return (
         f"<p>Made from the feature table <code>{source}</code> ({data['rows']} cases, "
         f"{data['feature_columns']} feature columns) on {html.escape(metrics['created_utc'])}.</p>"
-        + _table(["item", "value"], rows, "kv")
+        + html_table(["item", "value"], rows, "kv")
         + '<p class="note">Research software, not for clinical use. Training-set numbers are apparent '
         "(resubstitution) performance; the test set gives the unbiased estimate.</p>"
     )
@@ -278,7 +263,7 @@ def _cohort_html(metrics: Mapping[str, Any]) -> str:
         ["expansion definition", (cohort.get("expansion_definition") or {}).get("rule", "not recorded")],
         ["ceiling AUC (true probabilities)", _num(cohort.get("ceiling_auc"))],
     ]
-    return _table(["set", "cases", "expansion (1)", "positive rate"], rows) + _table(
+    return html_table(["set", "cases", "expansion (1)", "positive rate"], rows) + html_table(
         ["item", "value"], details, "kv"
     )
 
@@ -305,9 +290,9 @@ def _performance_html(metrics: Mapping[str, Any]) -> str:
     return (
         "<p>Operating point: each model's threshold (Youden's J on its out-of-fold training "
         "probabilities); a case is positive when its probability reaches the threshold.</p>"
-        + _table(header, paper)
+        + html_table(header, paper)
         + "<h3>Operating points with Wilson 95% CIs [numerator/denominator]</h3>"
-        + _table(
+        + html_table(
             ["model", "set", "threshold", "sensitivity", "specificity", "accuracy", "PPV", "NPV"], detail
         )
     )
@@ -347,7 +332,7 @@ def _delong_html(metrics: Mapping[str, Any]) -> str:
     return (
         "<p>Paired DeLong tests on the same cases. The two-sided p tests equal AUCs; the one-sided p "
         "tests the hypothesis named in the last column, stated before looking at the data.</p>"
-        + _table(header, rows)
+        + html_table(header, rows)
     )
 
 
@@ -363,7 +348,7 @@ def _calibration_table(metrics: Mapping[str, Any]) -> str:
         for name, model in metrics["models"].items()
         for s, r in model["sets"].items()
     ]
-    return _table(["model", "set", "Brier score", "calibration intercept", "calibration slope"], rows)
+    return html_table(["model", "set", "Brier score", "calibration intercept", "calibration slope"], rows)
 
 
 def _lasso_summary(bundle: ModelBundle, model: Mapping[str, Any]) -> str:
@@ -379,7 +364,7 @@ def _lasso_summary(bundle: ModelBundle, model: Mapping[str, Any]) -> str:
         ["SVM C / gamma", f"{bundle.card['svm']['C']:g} / {bundle.card['svm']['gamma']:.4g}"],
         ["threshold (out-of-fold AUC)", f"{bundle.threshold:.3f} ({model['oof_auc']:.3f})"],
     ]
-    return _table(["step", "value"], rows, "kv")
+    return html_table(["step", "value"], rows, "kv")
 
 
 def _features_table(bundle: ModelBundle) -> str:
@@ -388,7 +373,7 @@ def _features_table(bundle: ModelBundle) -> str:
         [name, f"{w:+.4f}", f"{m:.4g}", f"{s:.4g}"]
         for name, w, m, s in zip(bundle.input_features, bundle.arrays["lasso_weight"], mean, sd, strict=True)
     ]
-    return _table(["feature", "LASSO weight", "training mean", "training SD"], rows)
+    return html_table(["feature", "LASSO weight", "training mean", "training SD"], rows)
 
 
 def _section(section_id: str, title: str, body: str) -> str:
@@ -408,7 +393,7 @@ def write_report(
     figures: dict[str, tuple[str, bytes, str]] = {}
 
     def add(key: str, figure: Figure, caption: str) -> tuple[str, bytes, str]:
-        figures[key] = (f"{key}.png", _png(figure), caption)
+        figures[key] = (f"{key}.png", figure_png(figure, dpi=_DPI), caption)
         return figures[key]
 
     roc = [add(f"roc_{s}", roc_figure(metrics, s), f"ROC curves, {_set_label(s)}") for s in sets]

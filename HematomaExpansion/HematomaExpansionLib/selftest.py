@@ -30,8 +30,7 @@ SAMPLE_SPEC = HematomaSpec(volume_ml=20.0, lobulation=0.1, heterogeneity_hu=3.0)
 def _load_phantom_case(logic: Any, folder: Path, seed: int = 5) -> tuple[Any, Any, Any]:
     phantom = generate_phantom(SAMPLE_SPEC, preset="clinical", seed=seed)
     paths = write_case(phantom, folder, "selftest")
-    volume = mrml.load_volume(logic.runtime, paths["ct"])
-    segmentation = mrml.load_segmentation(logic.runtime, paths["hematoma"])
+    volume, segmentation = mrml.load_case(logic.runtime, paths["ct"], paths["hematoma"])
     return phantom, volume, segmentation
 
 
