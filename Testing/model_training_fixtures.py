@@ -97,10 +97,11 @@ def write_table(
         identity = {
             "pyradiomics_version": "3.1.4",
             "radiomics_params_sha256": params_sha256(),
+            "radiomics_grid": "acquisition-lps",
             **deep_identity(),
         }
         document = {
-            "software_version": "0.1.0",
+            "software_version": "0.2.0",
             "expansion_definition": {"absolute_ml": 6.0, "relative": 0.33, "rule": "6 mL or 33%"},
             "extractor_identity": identity,
             "extraction": {"radiomics_params_file": default_params_path().name},

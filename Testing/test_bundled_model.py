@@ -21,7 +21,7 @@ def reference():
 
 def test_bundled_models_are_installed_with_honest_cards():
     models = {m.model_id: m for m in available_models()}
-    assert {"phantom-v1-radiomics", "phantom-v1-deep", DEFAULT_MODEL_ID} <= set(models)
+    assert {"phantom-v2-radiomics", "phantom-v2-deep", DEFAULT_MODEL_ID} <= set(models)
     for summary in models.values():
         assert "synthetic" in summary.intended_use and "NOT for clinical use" in summary.intended_use
         assert summary.n_train == 188 and summary.test_auc is not None
@@ -30,7 +30,7 @@ def test_bundled_models_are_installed_with_honest_cards():
     assert card["metrics"]["ceiling_auc"] is not None
 
 
-@pytest.mark.parametrize("model_id", ["phantom-v1-radiomics", "phantom-v1-deep", DEFAULT_MODEL_ID])
+@pytest.mark.parametrize("model_id", ["phantom-v2-radiomics", "phantom-v2-deep", DEFAULT_MODEL_ID])
 def test_bundle_predicts_the_recorded_sample_like_the_fitted_pipeline(reference, model_id):
     recorded = reference["models"][model_id]
     bundle = load_model(model_id)

@@ -25,7 +25,11 @@ from HematomaExpansionLib.model_bundle import (
 from HematomaExpansionLib.training import FittedModel, fit_model
 from training_fixtures import FAST_CONFIG, fitted_synthetic, split_arrays
 
-RADIOMICS_IDENTITY = {"pyradiomics_version": "3.1.4", "radiomics_params_sha256": "a" * 64}
+RADIOMICS_IDENTITY = {
+    "pyradiomics_version": "3.1.4",
+    "radiomics_params_sha256": "a" * 64,
+    "radiomics_grid": "acquisition-lps",
+}
 DEEP_IDENTITY = {
     "backbone_id": "random:0",
     "backbone_fingerprint": "1234abcd",

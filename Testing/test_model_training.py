@@ -108,7 +108,7 @@ def test_cards_record_identity_cohort_metrics_and_the_parameter_file(run):
     identity = provenance["extractor_identity"]
     for kind in KINDS:
         card = load_bundle(result.bundles[kind]).card
-        expected_keys = {"radiomics": 2, "deep": 8, "fused": 10}[kind]
+        expected_keys = {"radiomics": 3, "deep": 8, "fused": 11}[kind]
         assert len(card["extractor"]) == expected_keys
         assert all(card["extractor"][k] == identity[k] for k in card["extractor"])
         cohort = card["training_cohort"]
@@ -233,6 +233,7 @@ def test_a_table_without_provenance_needs_the_parameter_file_and_refuses_deep_ki
     assert table.identity == {
         "pyradiomics_version": radiomics.__version__,
         "radiomics_params_sha256": params_sha256(),
+        "radiomics_grid": "acquisition-lps",
     }
     for kinds in (["deep"], ["radiomics", "fused"]):
         with pytest.raises(InputError, match=r"extract-cohort") as error:

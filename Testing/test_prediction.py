@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 
@@ -12,6 +15,7 @@ from HematomaExpansionLib.case_report import render_case_report
 from HematomaExpansionLib.errors import ModelError
 from HematomaExpansionLib.extraction import ExtractionConfig, extract_features
 from HematomaExpansionLib.logic import HematomaExpansionLogicBase
+from HematomaExpansionLib.model_bundle import load_bundle
 from HematomaExpansionLib.phantom import HematomaSpec, generate_phantom, write_case
 from HematomaExpansionLib.prediction import extraction_config_for, predict_case
 from prediction_fixtures import train_test_bundle
@@ -54,6 +58,19 @@ def test_extraction_config_reproduces_the_training_extractor(bundle_and_model):
     assert set(config.feature_names) == set(bundle.input_features)
     assert config.backbone_weights == "random:0"
     assert config.deep.offsets_mm == (-2.0, -1.0, 0.0, 1.0, 2.0)
+
+
+def test_a_model_trained_on_version_0_1_radiomics_is_refused_with_what_to_do(bundle_and_model, tmp_path):
+    """0.1 computed radiomics after resampling tilted scans to axial slices: not reproducible now."""
+    bundle, _ = bundle_and_model
+    folder = tmp_path / "old-model"
+    shutil.copytree(bundle.folder, folder)
+    card_path = folder / "model.json"
+    card = json.loads(card_path.read_text())
+    del card["extractor"]["radiomics_grid"]
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(ModelError, match=r"canonical-axial \(HematomaExpansion 0.1\).*Retrain the model"):
+        extraction_config_for(load_bundle(folder), device="cpu")
 
 
 def test_prediction_equals_the_fitted_pipeline_and_computes_only_model_features(

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = ROOT / "HematomaExpansion" / "Resources" / "Models"
 DOCS_DIR = ROOT / "docs" / "synthetic_cohort"
 SAMPLE_REFERENCE = ROOT / "Testing" / "reference" / "bundled_model_sample.json"
-MODEL_ID_PREFIX = "phantom-v1"
+MODEL_ID_PREFIX = "phantom-v2"
 N_CASES, SEED, BACKBONE = 235, 0, "random:0"
 INTENDED_USE = (
     "Demonstration model trained on 188 synthetic head-CT phantoms (phantom-cohort n=235, seed 0) with "
@@ -83,15 +83,18 @@ def sample_reference(run: object, folder: Path) -> dict[str, object]:
 
 
 def install(run_dir: Path, bundle_dirs: list[Path]) -> None:
-    """Copy the bundles into Resources/Models and the report into docs/ (replacing older copies)."""
+    """Copy the bundles into Resources/Models and the report into docs/ (replacing older copies).
+
+    The written discussion, docs/synthetic_cohort/README.md, is kept: its numbers are updated by hand.
+    """
     for bundle in bundle_dirs:
         target = MODELS_DIR / bundle.name
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(bundle, target)
-    shutil.rmtree(DOCS_DIR, ignore_errors=True)
-    DOCS_DIR.mkdir(parents=True)
+    DOCS_DIR.mkdir(parents=True, exist_ok=True)
     for name in ("report.html", "metrics.json"):
         shutil.copy2(run_dir / name, DOCS_DIR / name)
+    shutil.rmtree(DOCS_DIR / "figures", ignore_errors=True)
     shutil.copytree(run_dir / "figures", DOCS_DIR / "figures")
 
 

@@ -46,10 +46,11 @@ def extraction_cache_key(config: ExtractionConfig) -> dict[str, Any]:
     if "radiomics" in config.families:
         import radiomics
 
-        from .radiomics_extraction import load_params
+        from .radiomics_extraction import RADIOMICS_GRID, load_params
 
         key["pyradiomics_version"] = radiomics.__version__
         key["radiomics_params_sha256"] = load_params(config.params_path).sha256
+        key["radiomics_grid"] = RADIOMICS_GRID
     if "deep" in config.families:
         from .backbone import load_resnet50
 

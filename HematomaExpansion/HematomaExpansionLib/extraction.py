@@ -1,9 +1,9 @@
 """One call from a CT and a hematoma mask to a feature set: the method's two feature families.
 
-validate -> canonical axial geometry -> radiomics (pyradiomics, all or only the named features)
--> deep features (ResNet50 on the largest cross-section and its neighbours) -> one FeatureSet
-whose provenance identifies the extractor, so that a model can refuse features computed
-differently from those it was trained on.
+validate -> canonical axial geometry (largest cross-section) -> radiomics (pyradiomics on the
+acquired grid, all or only the named features) -> deep features (ResNet50 on the largest
+cross-section and its neighbours) -> one FeatureSet whose provenance identifies the extractor, so
+that a model can refuse features computed differently from those it was trained on.
 """
 
 from __future__ import annotations
@@ -125,7 +125,9 @@ def extract_features(
     warnings = []
     if orientation == "resampled":
         warnings.append(
-            "the CT is oblique or gantry-tilted; it was resampled to axial slices before extraction"
+            "the CT is oblique or gantry-tilted: it was resampled to axial slices for the cross-section "
+            "and the deep features; radiomics use the acquired grid, so directional (wavelet) features "
+            "follow the tilted axes"
         )
     result_set = FeatureSet(
         provenance={
@@ -140,9 +142,7 @@ def extract_features(
     names = config.feature_names
     if "radiomics" in config.families:
         radiomics_names = [n for n in names if not n.startswith(DEEP_PREFIX)] if names else None
-        result_set = result_set.merged(
-            extract_radiomics(canonical_ct, canonical_mask, config.params_path, radiomics_names)
-        )
+        result_set = result_set.merged(extract_radiomics(ct, mask, config.params_path, radiomics_names))
         lap("radiomics", "deep" if "deep" in config.families else None)
 
     result = ExtractionResult(result_set, cross_section, (canonical_ct, canonical_mask, orientation))

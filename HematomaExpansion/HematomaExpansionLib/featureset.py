@@ -9,7 +9,11 @@ from typing import Any
 DEEP_PREFIX = "deep_"
 FAMILIES = ("radiomics", "deep")
 # Provenance keys that must match between training and prediction, per feature family.
-RADIOMICS_IDENTITY_KEYS: tuple[str, ...] = ("pyradiomics_version", "radiomics_params_sha256")
+RADIOMICS_IDENTITY_KEYS: tuple[str, ...] = (
+    "pyradiomics_version",
+    "radiomics_params_sha256",
+    "radiomics_grid",
+)
 DEEP_IDENTITY_KEYS: tuple[str, ...] = (
     "backbone_id",
     "backbone_fingerprint",

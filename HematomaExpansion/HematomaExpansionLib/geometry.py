@@ -2,7 +2,9 @@
 
 SimpleITK images live in LPS physical space; "axial" slices are perpendicular to the
 superior axis (+z in LPS). Every slice-based computation works on images returned by
-:func:`canonical_axial`, whose direction is the identity (axes L, P, S).
+:func:`canonical_axial`, whose direction is the identity (axes L, P, S). Radiomics, which are
+3-D and need no slices, work on :func:`acquisition_grid_lps`: the acquired voxels, never
+interpolated here.
 """
 
 from __future__ import annotations
@@ -59,6 +61,19 @@ def _oblique_reference_grid(image: sitk.Image) -> sitk.Image:
     return reference
 
 
+def acquisition_grid_lps(ct: sitk.Image, mask: sitk.Image) -> tuple[sitk.Image, sitk.Image]:
+    """Return (ct, mask) on their acquired voxel grid with the voxel axes reordered towards L, P, S.
+
+    An exact voxel reordering (axes permuted and flipped, no interpolation), so a volume stored
+    with its axes permuted or flipped gives the same images as one stored in LPS order. For an
+    axis-aligned volume this is the canonical axial grid; an oblique or gantry-tilted volume keeps
+    its oblique direction. The inputs are not modified.
+    """
+    if is_identity_direction(ct):
+        return ct, mask
+    return sitk.DICOMOrient(ct, "LPS"), sitk.DICOMOrient(mask, "LPS")
+
+
 def canonical_axial(ct: sitk.Image, mask: sitk.Image) -> tuple[sitk.Image, sitk.Image, str]:
     """Return (ct, mask, how) on an identity-direction grid; the inputs are not modified.
 
@@ -69,7 +84,7 @@ def canonical_axial(ct: sitk.Image, mask: sitk.Image) -> tuple[sitk.Image, sitk.
     if is_identity_direction(ct):
         return ct, mask, "unchanged"
     if is_axis_aligned(ct):
-        return sitk.DICOMOrient(ct, "LPS"), sitk.DICOMOrient(mask, "LPS"), "reoriented"
+        return (*acquisition_grid_lps(ct, mask), "reoriented")
     reference = _oblique_reference_grid(ct)
     identity = sitk.Transform()
     ct_out = sitk.Resample(ct, reference, identity, sitk.sitkLinear, AIR_HU, sitk.sitkFloat32)

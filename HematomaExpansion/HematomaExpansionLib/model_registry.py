@@ -16,7 +16,7 @@ from .errors import ModelError
 from .model_bundle import CARD_FILE, ModelBundle, load_bundle
 
 BUNDLED_MODELS_DIR = Path(__file__).resolve().parents[1] / "Resources" / "Models"
-DEFAULT_MODEL_ID = "phantom-v1-fused"
+DEFAULT_MODEL_ID = "phantom-v2-fused"
 
 
 @dataclass(frozen=True)

@@ -242,7 +242,14 @@ def _parse_features(
 def _radiomics_identity_from_params(params_file: Path) -> dict[str, Any]:
     import radiomics
 
-    return {"pyradiomics_version": radiomics.__version__, "radiomics_params_sha256": _sha256(params_file)}
+    from .radiomics_extraction import RADIOMICS_GRID
+
+    # pyradiomics run on the files uses their acquired grid, as our extraction does (up to axis order).
+    return {
+        "pyradiomics_version": radiomics.__version__,
+        "radiomics_params_sha256": _sha256(params_file),
+        "radiomics_grid": RADIOMICS_GRID,
+    }
 
 
 def _find_params_file(

@@ -24,7 +24,7 @@ from .extraction import ExtractionConfig, ExtractionResult, extract_features
 from .featureset import feature_family
 from .measurements import measure_hematoma
 from .model_bundle import FeatureExplanation, ModelBundle
-from .radiomics_extraction import default_params_path, params_sha256
+from .radiomics_extraction import RADIOMICS_GRID, default_params_path, params_sha256
 from .slices import DeepSliceConfig
 
 
@@ -55,6 +55,14 @@ def extraction_config_for(
     families = sorted({feature_family(name) for name in bundle.input_features})
     params_path = None
     if "radiomics" in families:
+        trained_grid = extractor.get("radiomics_grid")
+        if trained_grid != RADIOMICS_GRID:
+            raise ModelError(
+                f"model {bundle.model_id!r} was trained on radiomics computed on the "
+                f"{trained_grid or 'canonical-axial (HematomaExpansion 0.1)'} grid; this version computes "
+                f"them on the {RADIOMICS_GRID} grid, so its features cannot be reproduced on tilted scans. "
+                "Retrain the model with 'train' on features extracted by this version."
+            )
         params_path = find_params_file(
             extractor["radiomics_params_sha256"], [bundle.folder, default_params_path().parent]
         )

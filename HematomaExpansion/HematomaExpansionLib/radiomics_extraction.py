@@ -38,6 +38,7 @@ from radiomics import featureextractor, getFeatureClasses, imageoperations
 
 from .errors import InputError
 from .featureset import FeatureSet
+from .geometry import acquisition_grid_lps
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,9 @@ logging.getLogger("radiomics").setLevel(logging.WARNING)
 
 RADIOMICS_DIR = Path(__file__).resolve().parents[1] / "Resources" / "Radiomics"
 DEFAULT_PARAMS_NAME = "hematoma_expansion_v1.yaml"
+# The grid radiomics are computed on (geometry.acquisition_grid_lps), part of the extractor
+# identity: "canonical-axial" features (HematomaExpansion 0.1) differ on tilted scans.
+RADIOMICS_GRID = "acquisition-lps"
 
 # Image types whose filter yields exactly one image, with the name pyradiomics gives it.
 _SINGLE_IMAGE_TYPES = {
@@ -98,6 +102,7 @@ class RadiomicsParams:
             "pyradiomics_version": radiomics.__version__,
             "radiomics_params_file": self.path.name,
             "radiomics_params_sha256": self.sha256,
+            "radiomics_grid": RADIOMICS_GRID,
             "radiomics_settings": _jsonable(self.settings),
         }
 
@@ -293,12 +298,15 @@ def extract_radiomics(
 ) -> FeatureSet:
     """Radiomics of the hematoma ``mask`` (every nonzero voxel) on ``ct``; the inputs are not modified.
 
-    ``ct`` and ``mask`` are the canonical-axial images (see ``geometry.canonical_axial``). With
-    ``feature_names`` only those features are computed and returned, in that order; otherwise
-    every feature of the parameter file (default :func:`default_params_path`). Values equal those
-    of pyradiomics run with the same parameter file on the same images. Raises
-    :class:`InputError` for an empty or too small hematoma and for unknown feature names.
+    The images are used on their acquired grid with the voxel axes reordered towards LPS
+    (``geometry.acquisition_grid_lps``, no interpolation), so a tilted scan is interpolated once,
+    by pyradiomics' own resampling, as when pyradiomics runs on the files. With ``feature_names``
+    only those features are computed and returned, in that order; otherwise every feature of the
+    parameter file (default :func:`default_params_path`). Values equal those of pyradiomics run
+    with the same parameter file on the same images. Raises :class:`InputError` for an empty or
+    too small hematoma and for unknown feature names.
     """
+    ct, mask = acquisition_grid_lps(ct, mask)
     params = load_params(params_path)
     refs = list(params.features.values()) if feature_names is None else _resolve_names(params, feature_names)
     provenance = params.provenance()
