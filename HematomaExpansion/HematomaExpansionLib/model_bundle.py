@@ -165,7 +165,7 @@ def save_bundle(
         },
         "threshold": {
             "value": fitted.threshold_,
-            "rule": "Youden's J on out-of-fold training probabilities; positive when p >= value",
+            "rule": "Youden's J on nested out-of-fold training probabilities; positive when p >= value",
             "oof_auc": fitted.oof_auc_,
         },
         "training_cohort": {

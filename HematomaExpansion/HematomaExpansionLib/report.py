@@ -288,7 +288,7 @@ def _performance_html(metrics: Mapping[str, Any]) -> str:
             ]
             detail.append([display_name(name), _set_label(set_name), _num(result["threshold"]), *cells])
     return (
-        "<p>Operating point: each model's threshold (Youden's J on its out-of-fold training "
+        "<p>Operating point: each model's threshold (Youden's J on its nested out-of-fold training "
         "probabilities); a case is positive when its probability reaches the threshold.</p>"
         + html_table(header, paper)
         + "<h3>Operating points with Wilson 95% CIs [numerator/denominator]</h3>"

@@ -14,12 +14,15 @@ The pipeline follows Lu et al. (2024) and uses only the training rows it is give
 6. an RBF SVM on the selected z-scored features, C and gamma by stratified K-fold CV maximising AUC;
 7. probabilities by sigmoid (Platt) calibration fitted with cross-validation; the model predicts
    the mean of the calibrated fold models (scikit-learn's ``CalibratedClassifierCV``);
-8. decision threshold by Youden's J on out-of-fold training probabilities
+8. decision threshold by Youden's J on nested out-of-fold training probabilities
    (:func:`statistics.youden_threshold`: pROC's midpoints between distinct probabilities).
 
-Steps 1-4 and the lambda path's scaling use the whole training set, as in the paper (and glmnet):
-the cross-validated numbers computed inside training are therefore slightly optimistic; only the
-held-out test set gives an unbiased estimate. No test-set row ever reaches :func:`fit_model`.
+The out-of-fold probabilities are nested: for each of ``svm_folds`` outer folds, steps 1-7 run
+again on the other folds only, so a case's probability never depends on its own label (selecting
+features on the whole training set and cross-validating only the SVM reached an out-of-fold AUC
+above the cohort's ceiling on the synthetic cohort). The LASSO's and the SVM's own CV scores
+(``path_.cv_mean``, ``svm_cv_auc_``) are computed after the selection steps before them and stay
+optimistic. No test-set row ever reaches :func:`fit_model`.
 """
 
 from __future__ import annotations
@@ -32,12 +35,11 @@ from typing import Any, Literal
 
 import numpy as np
 from scipy.stats import mannwhitneyu, rankdata
-from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
@@ -264,10 +266,45 @@ def fit_model(
     """Fit the whole pipeline on training rows ``x`` (n, p) with labels ``y`` (0/1).
 
     Only training data may be passed: every statistic (constant check, z-score, filter,
-    pruning, LASSO, SVM, calibration, threshold) is computed from these rows alone.
+    pruning, LASSO, SVM, calibration, threshold) is computed from these rows alone. The
+    threshold comes from nested out-of-fold probabilities (see the module docstring).
     """
     config = config or TrainingConfig()
     x, y, names = _validated_training_data(x, y, feature_names, kind, config)
+    parts, notes = _fit_pipeline(x, y, names, kind, config)
+
+    oof = np.empty(len(y))
+    outer = StratifiedKFold(config.svm_folds, shuffle=True, random_state=config.seed)
+    for fold, (train, held_out) in enumerate(outer.split(x, y)):
+        fold_parts, fold_notes = _fit_pipeline(x[train], y[train], names, kind, config)
+        for note in fold_notes:
+            logger.debug("%s model, outer fold %d: %s", kind, fold, note)
+        oof[held_out] = _without_threshold(fold_parts).predict_proba(x[held_out])
+    youden = youden_threshold(y, oof)
+    threshold = float(np.clip(youden.threshold, 0.0, 1.0))
+    if youden.youden_j <= 0:
+        notes.append("no threshold beats chance on the out-of-fold probabilities; every case is called high")
+
+    for note in notes:
+        logger.warning("%s model: %s", kind, note)
+    return FittedModel(
+        **parts,
+        threshold_=threshold,
+        oof_proba_=oof,
+        oof_auc_=float(roc_auc_score(y, oof)),
+        warnings=notes,
+    )
+
+
+def _without_threshold(parts: dict[str, Any]) -> FittedModel:
+    """A fitted outer-fold model: it only predicts probabilities, so it has no threshold."""
+    return FittedModel(**parts, threshold_=float("nan"), oof_proba_=np.empty(0), oof_auc_=float("nan"))
+
+
+def _fit_pipeline(
+    x: np.ndarray, y: np.ndarray, names: list[str], kind: str, config: TrainingConfig
+) -> tuple[dict[str, Any], list[str]]:
+    """Steps 1-7 on validated rows: the FittedModel fields except the threshold, and notes."""
     notes: list[str] = []
 
     constant = np.ptp(x, axis=0) == 0
@@ -347,42 +384,31 @@ def fit_model(
         cv=StratifiedKFold(config.calibration_folds, shuffle=True, random_state=config.seed),
         ensemble=True,
     )
-    oof = cross_val_predict(clone(calibrated), z_selected, y, cv=svm_folds, method="predict_proba")[:, 1]
     calibrated.fit(z_selected, y)
-    youden = youden_threshold(y, oof)
-    threshold = float(np.clip(youden.threshold, 0.0, 1.0))
-    if youden.youden_j <= 0:
-        notes.append("no threshold beats chance on the out-of-fold probabilities; every case is called high")
-
-    for note in notes:
-        logger.warning("%s model: %s", kind, note)
-    return FittedModel(
-        kind=kind,
-        config=config,
-        feature_names=names,
-        constant_features=constant_features,
-        kept_features=kept_features,
-        univariate_p=p_values,
-        filtered_features=filtered_features,
-        pruned_features=pruned_features,
-        candidate_features=candidate_features,
-        scaler_=scaler,
-        path_=path,
-        lambda_index_=lambda_index,
-        lambda_=float(path.lambdas[lambda_index]),
-        selected_features=selected_features,
-        lasso_weights_=coefs[selected].copy(),
-        lasso_intercept_=intercept,
-        svm_params_=svm_params,
-        svm_cv_auc_=float(grid.best_score_),
-        calibrated_=calibrated,
-        threshold_=threshold,
-        oof_proba_=oof,
-        oof_auc_=float(roc_auc_score(y, oof)),
-        n_train=len(y),
-        n_positive=int(y.sum()),
-        warnings=notes,
-    )
+    parts = {
+        "kind": kind,
+        "config": config,
+        "feature_names": names,
+        "constant_features": constant_features,
+        "kept_features": kept_features,
+        "univariate_p": p_values,
+        "filtered_features": filtered_features,
+        "pruned_features": pruned_features,
+        "candidate_features": candidate_features,
+        "scaler_": scaler,
+        "path_": path,
+        "lambda_index_": lambda_index,
+        "lambda_": float(path.lambdas[lambda_index]),
+        "selected_features": selected_features,
+        "lasso_weights_": coefs[selected].copy(),
+        "lasso_intercept_": intercept,
+        "svm_params_": svm_params,
+        "svm_cv_auc_": float(grid.best_score_),
+        "calibrated_": calibrated,
+        "n_train": len(y),
+        "n_positive": int(y.sum()),
+    }
+    return parts, notes
 
 
 def fit_on_split(
@@ -455,11 +481,10 @@ def _validated_training_data(
         raise InputError(f"labels must be 0 or 1, found {sorted(set(y_raw.tolist()))[:10]}")
     y = y.astype(int)
     smallest = int(min(y.sum(), len(y) - y.sum()))
-    needed = max(
-        config.lasso_folds,
-        config.svm_folds,
-        int(np.ceil(config.calibration_folds * config.svm_folds / (config.svm_folds - 1))),
-    )
+    # Each outer fold refits the pipeline on (svm_folds - 1) / svm_folds of the cases, and that fit
+    # cross-validates the LASSO, the SVM and the calibration within them.
+    inner = max(config.lasso_folds, config.svm_folds, config.calibration_folds)
+    needed = int(np.ceil(inner * config.svm_folds / (config.svm_folds - 1)))
     if smallest < needed:
         raise InputError(
             f"the training set has {smallest} case(s) in its smaller class; the configured "
