@@ -258,6 +258,20 @@ def test_a_parameter_file_must_match_the_recorded_hash(tmp_path):
         read_feature_table(table_path, radiomics_params=other)
 
 
+def test_features_of_version_0_1_are_refused_with_what_to_do(tmp_path):
+    """0.1 tables lack the radiomics grid: their tilted cases' radiomics differ from this version's."""
+    table_path = write_table(tmp_path, *synthetic_rows())
+    provenance_path = table_path.parent / PROVENANCE_FILE
+    provenance = json.loads(provenance_path.read_text())
+    del provenance["extractor_identity"]["radiomics_grid"]
+    provenance_path.write_text(json.dumps(provenance))
+    table = read_feature_table(table_path)
+    with pytest.raises(InputError, match=r"lacks \['radiomics_grid'\].*re-run extract-cohort") as error:
+        train_models(table, tmp_path / "out", kinds=["radiomics"], config=TINY_CONFIG)
+    assert str(table_path) in str(error.value)
+    assert not (tmp_path / "out").exists()
+
+
 def test_split_is_drawn_stratified_and_seeded_without_a_split_column(tmp_path):
     columns, rows = synthetic_rows()
     keep = [i for i, c in enumerate(columns) if c != "split"]

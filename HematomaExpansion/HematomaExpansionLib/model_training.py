@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from . import __version__
 from .atomic import write_bytes_atomic, write_csv_atomic, write_json_atomic
 from .cohort import PROVENANCE_FILE, assign_split
 from .errors import InputError, ModelError
@@ -557,7 +558,10 @@ def _check_kinds(table: FeatureTable, kinds: Sequence[str]) -> None:
             )
         missing = [k for k in identity_keys(FAMILIES_BY_KIND[kind]) if table.identity.get(k) is None]
         if missing:
-            raise InputError(f"the provenance of {table.path} lacks {missing} needed by a {kind} model")
+            raise InputError(
+                f"the provenance of {table.path} lacks {missing} needed by a {kind} model; features from "
+                f"an older version cannot be told apart: re-run extract-cohort with this version ({__version__})"
+            )
         families = {feature_family(n) for n in features_for_kind(table.feature_names, kind)}
         if families != set(FAMILIES_BY_KIND[kind]):
             raise InputError(
