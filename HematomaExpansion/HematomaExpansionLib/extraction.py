@@ -142,7 +142,14 @@ def extract_features(
     names = config.feature_names
     if "radiomics" in config.families:
         radiomics_names = [n for n in names if not n.startswith(DEEP_PREFIX)] if names else None
-        result_set = result_set.merged(extract_radiomics(ct, mask, config.params_path, radiomics_names))
+        # The canonical images already are the acquired grid in LPS order unless a tilted scan was
+        # resampled; passing them spares extract_radiomics a second reordering of the volume.
+        radiomics_ct, radiomics_mask = (
+            (ct, mask) if orientation == "resampled" else (canonical_ct, canonical_mask)
+        )
+        result_set = result_set.merged(
+            extract_radiomics(radiomics_ct, radiomics_mask, config.params_path, radiomics_names)
+        )
         lap("radiomics", "deep" if "deep" in config.families else None)
 
     result = ExtractionResult(result_set, cross_section, (canonical_ct, canonical_mask, orientation))
