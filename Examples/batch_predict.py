@@ -13,9 +13,9 @@ from pathlib import Path
 
 from HematomaExpansionLib import mrml
 from HematomaExpansionLib.cli import print_prediction, write_prediction
-from HematomaExpansionLib.errors import InputError, ModelError
-from HematomaExpansionLib.logic import HematomaExpansionLogicBase
-from HematomaExpansionLib.mrml_runtime import in_slicer_application
+from HematomaExpansionLib.common.errors import InputError, ModelError
+from HematomaExpansionLib.mrml.logic import HematomaExpansionLogicBase
+from HematomaExpansionLib.mrml.runtime import in_slicer_application
 
 
 def run(argv: list[str]) -> int:

@@ -1,8 +1,8 @@
 """3D Slicer module: predict early hematoma expansion from the first non-contrast head CT.
 
 Template class split: Module (metadata), ParameterNode (parameterNodeWrapper), Widget (binds the
-.ui to the parameter node and calls the Logic), Logic (HematomaExpansionLib.logic, which runs the
-same way in batch mode and CI) and Test (the scenarios of HematomaExpansionLib.selftest, offline).
+.ui to the parameter node and calls the Logic), Logic (HematomaExpansionLib.mrml.logic, which runs the
+same way in batch mode and CI) and Test (the scenarios of HematomaExpansionLib.mrml.selftest, offline).
 Everything the panel shows is computed by the Logic and the Slicer-free core; the widget binds.
 """
 
@@ -30,13 +30,13 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from HematomaExpansionLib.applicability import ApplicabilityChecklist
-from HematomaExpansionLib.atomic import write_csv_atomic
-from HematomaExpansionLib.dependencies import REQUIREMENTS_FILE, missing_requirements
-from HematomaExpansionLib.errors import OperationCancelledError, SegmentExistsError
-from HematomaExpansionLib.logic import HematomaExpansionLogicBase
-from HematomaExpansionLib.model_registry import DEFAULT_MODEL_ID, available_models
-from HematomaExpansionLib.mrml_runtime import SlicerRuntime
+from HematomaExpansionLib.common.atomic import write_csv_atomic
+from HematomaExpansionLib.common.errors import OperationCancelledError, SegmentExistsError
+from HematomaExpansionLib.common.requirements import REQUIREMENTS_FILE, missing_requirements
+from HematomaExpansionLib.model.applicability import ApplicabilityChecklist
+from HematomaExpansionLib.model.registry import DEFAULT_MODEL_ID, available_models
+from HematomaExpansionLib.mrml.logic import HematomaExpansionLogicBase
+from HematomaExpansionLib.mrml.runtime import SlicerRuntime
 
 # Progress shown for each stage of a prediction (percent when the stage starts).
 STAGE_PROGRESS = {"validate": 5, "geometry": 10, "radiomics": 20, "deep": 60, "model": 95}
@@ -431,7 +431,7 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         return qt.QFileDialog.getSaveFileName(self.parent, title, str(Path(folder) / fileName), fileFilter)
 
     def onExportReport(self) -> None:
-        from HematomaExpansionLib.case_report import write_case_report
+        from HematomaExpansionLib.reports.case_report import write_case_report
 
         path = self._savePath(_("Export report"), "hematoma_expansion_report.html", "HTML (*.html)")
         if path:
@@ -475,13 +475,13 @@ class HematomaExpansionLogic(ScriptedLoadableModuleLogic, HematomaExpansionLogic
 
 
 class HematomaExpansionTest(ScriptedLoadableModuleTest):
-    """Self-test: the scenarios of HematomaExpansionLib.selftest on the application's scene."""
+    """Self-test: the scenarios of HematomaExpansionLib.mrml.selftest on the application's scene."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        from HematomaExpansionLib import selftest
+        from HematomaExpansionLib.mrml import selftest
 
         for scenario in selftest.SCENARIOS:
             self.setUp()

@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture
 def runtime():
     """The headless Slicer runtime on slicer-core, its scene cleared before each test."""
-    from HematomaExpansionLib.mrml_runtime import SlicerRuntime
+    from HematomaExpansionLib.mrml.runtime import SlicerRuntime
 
     rt = SlicerRuntime.current()
     rt.clear()

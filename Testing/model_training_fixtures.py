@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from HematomaExpansionLib.model_training import RunResult, read_feature_table, train_models
-from HematomaExpansionLib.radiomics_extraction import default_params_path
-from HematomaExpansionLib.training import TrainingConfig
+from HematomaExpansionLib.evaluation.train_evaluate import RunResult, read_feature_table, train_models
+from HematomaExpansionLib.features.radiomics import default_params_path
+from HematomaExpansionLib.model.lasso_svm import TrainingConfig
 from training_fixtures import FAST_CONFIG
 
 # Smaller still than FAST_CONFIG: three models fit in a few seconds.

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from HematomaExpansionLib.featureset import FeatureSet
-from HematomaExpansionLib.model_bundle import ModelBundle, load_bundle, save_bundle
-from HematomaExpansionLib.training import FittedModel, fit_model
+from HematomaExpansionLib.features.featureset import FeatureSet
+from HematomaExpansionLib.model.bundle import ModelBundle, load_bundle, save_bundle
+from HematomaExpansionLib.model.lasso_svm import FittedModel, fit_model
 from training_fixtures import FAST_CONFIG
 
 

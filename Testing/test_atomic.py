@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from HematomaExpansionLib.atomic import atomic_path, write_csv_atomic, write_text_atomic
+from HematomaExpansionLib.common.atomic import atomic_path, write_csv_atomic, write_text_atomic
 
 
 def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from HematomaExpansionLib import backbone as bb
-from HematomaExpansionLib.errors import InputError, ModelError
+from HematomaExpansionLib.common.errors import InputError, ModelError
+from HematomaExpansionLib.features import backbone as bb
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from HematomaExpansionLib.cli import write_sample_case
-from HematomaExpansionLib.model_registry import DEFAULT_MODEL_ID, available_models, load_model
-from HematomaExpansionLib.prediction import predict_case
+from HematomaExpansionLib.model.prediction import predict_case
+from HematomaExpansionLib.model.registry import DEFAULT_MODEL_ID, available_models, load_model
+from HematomaExpansionLib.synthetic.sample import write_sample_case
 
 REFERENCE = Path(__file__).resolve().parent / "reference" / "bundled_model_sample.json"
 

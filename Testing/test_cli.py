@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from HematomaExpansionLib.phantom import HematomaSpec, generate_phantom, write_case
+from HematomaExpansionLib.synthetic.phantom import HematomaSpec, generate_phantom, write_case
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from HematomaExpansionLib.cohort_runner import (
+from HematomaExpansionLib.cohort.runner import (
     ProgressBar,
     format_duration,
     path_sha256,
     run_cohort,
     threads_per_worker,
 )
-from HematomaExpansionLib.errors import InputError
+from HematomaExpansionLib.common.errors import InputError
 
 CONFIG = {"extractor": "v1"}
 

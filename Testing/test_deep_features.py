@@ -8,10 +8,10 @@ import SimpleITK as sitk
 from PIL import Image
 
 from deep_fixtures import blob_case
-from HematomaExpansionLib.backbone import FEATURE_DIM, load_resnet50
-from HematomaExpansionLib.deep_features import extract_deep_features, save_slice_pngs
-from HematomaExpansionLib.errors import InputError
-from HematomaExpansionLib.slices import DeepSliceConfig
+from HematomaExpansionLib.common.errors import InputError
+from HematomaExpansionLib.features.backbone import FEATURE_DIM, load_resnet50
+from HematomaExpansionLib.features.deep import extract_deep_features, save_slice_pngs
+from HematomaExpansionLib.features.deep_slices import DeepSliceConfig
 
 PROVENANCE_KEYS = {
     "backbone_id",

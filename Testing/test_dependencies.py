@@ -6,7 +6,11 @@ from importlib import metadata
 
 import pytest
 
-from HematomaExpansionLib.dependencies import REQUIREMENTS_FILE, missing_requirements, read_requirements
+from HematomaExpansionLib.common.requirements import (
+    REQUIREMENTS_FILE,
+    missing_requirements,
+    read_requirements,
+)
 
 
 def test_bundled_requirements_are_satisfied_in_the_dev_environment():

@@ -15,9 +15,9 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from HematomaExpansionLib.draft_hematoma import DraftResult, draft_hematoma, intracranial_mask
-from HematomaExpansionLib.errors import InputError
-from HematomaExpansionLib.phantom import HematomaSpec, generate_phantom
+from HematomaExpansionLib.common.errors import InputError
+from HematomaExpansionLib.imaging.draft import DraftResult, draft_hematoma, intracranial_mask
+from HematomaExpansionLib.synthetic.phantom import HematomaSpec, generate_phantom
 
 BONE_HU = 300.0
 MIN_DICE = 0.9

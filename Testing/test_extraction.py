@@ -13,13 +13,14 @@ import pytest
 import SimpleITK as sitk
 from radiomics import featureextractor
 
-from HematomaExpansionLib import geometry, mrml
-from HematomaExpansionLib.backbone import load_resnet50
-from HematomaExpansionLib.errors import InputError
-from HematomaExpansionLib.extraction import ExtractionConfig, extract_features
-from HematomaExpansionLib.logic import HematomaExpansionLogicBase
-from HematomaExpansionLib.phantom import HematomaSpec, generate_phantom, write_case
-from HematomaExpansionLib.radiomics_extraction import default_params_path
+from HematomaExpansionLib import mrml
+from HematomaExpansionLib.common.errors import InputError
+from HematomaExpansionLib.features.backbone import load_resnet50
+from HematomaExpansionLib.features.pipeline import ExtractionConfig, extract_features
+from HematomaExpansionLib.features.radiomics import default_params_path
+from HematomaExpansionLib.imaging import geometry
+from HematomaExpansionLib.mrml.logic import HematomaExpansionLogicBase
+from HematomaExpansionLib.synthetic.phantom import HematomaSpec, generate_phantom, write_case
 
 WEIGHTS = "random:0"
 # Shape, every texture class, the three LoG sigmas and several wavelet bands, not in pyradiomics' order.

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
+import slicer
+from vtk.util import numpy_support
 
 from HematomaExpansionLib import mrml
-from HematomaExpansionLib.errors import InputError
-from HematomaExpansionLib.logic import HematomaExpansionLogicBase
-from HematomaExpansionLib.phantom import HematomaSpec, generate_phantom, write_case
+from HematomaExpansionLib.common.errors import InputError
+from HematomaExpansionLib.mrml.logic import HematomaExpansionLogicBase
+from HematomaExpansionLib.synthetic.phantom import HematomaSpec, generate_phantom, write_case
 
 SPEC = HematomaSpec(volume_ml=30.0, offset_mm=(-20.0, 5.0, 10.0))
 
@@ -41,12 +43,12 @@ def node_state(volume, segmentation) -> dict:
         "segment_names": mrml.segment_names(segmentation),
     }
     for segment_id in state["segment_ids"]:
-        oriented = mrml.slicer.vtkOrientedImageData()
-        mrml.slicer.vtkSlicerSegmentationsModuleLogic.GetSegmentBinaryLabelmapRepresentation(
+        oriented = slicer.vtkOrientedImageData()
+        slicer.vtkSlicerSegmentationsModuleLogic.GetSegmentBinaryLabelmapRepresentation(
             segmentation, segment_id, oriented
         )
         scalars = oriented.GetPointData().GetScalars()
-        state[f"labelmap:{segment_id}"] = mrml.numpy_support.vtk_to_numpy(scalars).copy()
+        state[f"labelmap:{segment_id}"] = numpy_support.vtk_to_numpy(scalars).copy()
     return state
 
 

@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from HematomaExpansionLib.errors import InputError, ModelError
-from HematomaExpansionLib.model_bundle import (
+from HematomaExpansionLib.common.errors import InputError, ModelError
+from HematomaExpansionLib.model.bundle import (
     ARRAYS_FILE,
     CARD_FILE,
     SCHEMA_VERSION,
     load_bundle,
     save_bundle,
 )
-from HematomaExpansionLib.training import FittedModel, fit_model
+from HematomaExpansionLib.model.lasso_svm import FittedModel, fit_model
 from training_fixtures import FAST_CONFIG, fitted_synthetic, split_arrays
 
 RADIOMICS_IDENTITY = {
@@ -255,7 +255,7 @@ def test_saving_needs_the_extractor_identity_of_the_kind(deep_model, tmp_path):
 def test_loading_and_predicting_need_neither_scikit_learn_nor_scipy(bundle_dir):
     code = (
         "import sys\n"
-        "from HematomaExpansionLib.model_bundle import load_bundle\n"
+        "from HematomaExpansionLib.model.bundle import load_bundle\n"
         f"bundle = load_bundle({str(bundle_dir)!r})\n"
         "bundle.predict_proba(dict.fromkeys(bundle.input_features, 0.0))\n"
         "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))\n"

@@ -13,19 +13,19 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from HematomaExpansionLib import statistics
 from HematomaExpansionLib.cli import main
-from HematomaExpansionLib.errors import InputError, ModelError
-from HematomaExpansionLib.model_bundle import ARRAYS_FILE, load_bundle
-from HematomaExpansionLib.model_registry import available_models
-from HematomaExpansionLib.model_training import (
+from HematomaExpansionLib.common.errors import InputError, ModelError
+from HematomaExpansionLib.evaluation import metrics as statistics
+from HematomaExpansionLib.evaluation.train_evaluate import (
     PROVENANCE_FILE,
     evaluate_models,
     read_feature_table,
     train_models,
     training_sets,
 )
-from HematomaExpansionLib.radiomics_extraction import default_params_path
+from HematomaExpansionLib.features.radiomics import default_params_path
+from HematomaExpansionLib.model.bundle import ARRAYS_FILE, load_bundle
+from HematomaExpansionLib.model.registry import available_models
 from model_training_fixtures import (
     RADIOMICS_COLUMNS,
     TINY_CONFIG,

@@ -7,7 +7,8 @@ import pytest
 import SimpleITK as sitk
 
 from HematomaExpansionLib import mrml
-from HematomaExpansionLib.errors import InputError
+from HematomaExpansionLib.common.errors import InputError
+from HematomaExpansionLib.mrml import nodes as mrml_nodes
 
 
 def _rotation_about_lr(angle_deg: float) -> np.ndarray:
@@ -73,7 +74,7 @@ def test_linear_parent_transform_is_applied(runtime):
     transform = runtime.scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
     matrix = np.eye(4)
     matrix[:3, 3] = [10.0, -5.0, 2.5]  # RAS translation
-    transform.SetMatrixTransformToParent(mrml._to_vtk(matrix))
+    transform.SetMatrixTransformToParent(mrml_nodes._to_vtk(matrix))
     node.SetAndObserveTransformNodeID(transform.GetID())
     moved = mrml.volume_to_sitk(node)
     np.testing.assert_allclose(

@@ -10,9 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MODULE_DIR = ROOT / "HematomaExpansion"
 LIB_DIR = MODULE_DIR / "HematomaExpansionLib"
-# The only modules allowed to import Slicer/VTK: the MRML adapter, the runtime, the node-level
-# logic, the self-test scenarios that drive it, and the command line that loads files into a scene.
-MRML_LAYER = {"mrml", "mrml_runtime", "logic", "selftest", "cli", "__main__"}
+# The only modules allowed to import Slicer/VTK: the MRML adapter subpackage (runtime, nodes, the
+# node-level logic, self-test scenarios, cohort jobs) and the command line that loads files into a scene.
+MRML_LAYER = {"mrml", "cli", "__main__"}
 FORBIDDEN = ("slicer", "vtk", "vtkmodules", "qt", "ctk")
 
 
@@ -59,7 +59,9 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 """
 CORE_MODULES = sorted(
-    p.stem for p in LIB_DIR.glob("*.py") if p.stem not in MRML_LAYER and p.stem != "__init__"
+    ".".join(p.relative_to(LIB_DIR).with_suffix("").parts).removesuffix(".__init__")
+    for p in LIB_DIR.rglob("*.py")
+    if p.relative_to(LIB_DIR).parts[0].removesuffix(".py") not in MRML_LAYER and p.name != "__main__.py"
 )
 
 
@@ -99,7 +101,9 @@ def test_mrml_layer_is_what_the_design_says():
     """Slicer imports appear only in the MRML layer modules (a static scan of import lines)."""
     pattern = re.compile(r"^\s*(?:import|from)\s+(slicer|vtk|vtkmodules|qt|ctk)\b", flags=re.MULTILINE)
     offenders = [
-        p.name for p in LIB_DIR.glob("*.py") if p.stem not in MRML_LAYER and pattern.search(p.read_text())
+        p.name
+        for p in LIB_DIR.rglob("*.py")
+        if p.relative_to(LIB_DIR).parts[0].removesuffix(".py") not in MRML_LAYER and pattern.search(p.read_text())
     ]
     assert offenders == []
 
@@ -110,9 +114,9 @@ FIRST_USE_PACKAGES = ("torch", "torchvision", "radiomics", "sklearn", "scipy", "
 def test_module_file_loads_before_first_use_installation():
     """What HematomaExpansion.py imports at load time needs none of the packages installed at first use."""
     imported = re.findall(
-        r"^from (HematomaExpansionLib\.\w+) import", (MODULE_DIR / "HematomaExpansion.py").read_text(), re.M
+        r"^from (HematomaExpansionLib(?:\.\w+)+) import", (MODULE_DIR / "HematomaExpansion.py").read_text(), re.M
     )
-    assert "HematomaExpansionLib.logic" in imported
+    assert "HematomaExpansionLib.mrml.logic" in imported
     script = f"""
 import importlib, importlib.abc, sys
 class Block(importlib.abc.MetaPathFinder):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from HematomaExpansionLib import geometry
-from HematomaExpansionLib.errors import InputError
-from HematomaExpansionLib.phantom import (
+from HematomaExpansionLib.common.errors import InputError
+from HematomaExpansionLib.imaging import geometry
+from HematomaExpansionLib.synthetic.phantom import (
     CSF_HU,
     HEMATOMA_SEGMENT_NAME,
     PRESETS,

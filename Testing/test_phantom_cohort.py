@@ -18,10 +18,11 @@ from scipy import integrate, stats
 from scipy.special import expit
 
 from HematomaExpansionLib import cli
-from HematomaExpansionLib.cohort import ExpansionDefinition, read_manifest
-from HematomaExpansionLib.errors import InputError
-from HematomaExpansionLib.phantom import HematomaSpec
-from HematomaExpansionLib.phantom_cohort import (
+from HematomaExpansionLib.cohort.manifest import ExpansionDefinition, read_manifest
+from HematomaExpansionLib.common.errors import InputError
+from HematomaExpansionLib.evaluation.metrics import auc
+from HematomaExpansionLib.synthetic.phantom import HematomaSpec
+from HematomaExpansionLib.synthetic.phantom_cohort import (
     GROUND_TRUTH,
     MANIFEST_COLUMNS,
     followup_volume_ml,
@@ -29,7 +30,6 @@ from HematomaExpansionLib.phantom_cohort import (
     plan_cohort,
     sample_parameters,
 )
-from HematomaExpansionLib.statistics import auc
 
 N_DRAWS = 20_000
 REFERENCE = HematomaSpec(

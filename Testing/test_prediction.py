@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from HematomaExpansionLib import mrml
-from HematomaExpansionLib.applicability import ApplicabilityChecklist
-from HematomaExpansionLib.backbone import load_resnet50
-from HematomaExpansionLib.case_report import render_case_report
-from HematomaExpansionLib.errors import ModelError
-from HematomaExpansionLib.extraction import ExtractionConfig, extract_features
-from HematomaExpansionLib.logic import HematomaExpansionLogicBase
-from HematomaExpansionLib.model_bundle import load_bundle
-from HematomaExpansionLib.phantom import HematomaSpec, generate_phantom, write_case
-from HematomaExpansionLib.prediction import extraction_config_for, predict_case
+from HematomaExpansionLib.common.errors import ModelError
+from HematomaExpansionLib.features.backbone import load_resnet50
+from HematomaExpansionLib.features.pipeline import ExtractionConfig, extract_features
+from HematomaExpansionLib.model.applicability import ApplicabilityChecklist
+from HematomaExpansionLib.model.bundle import load_bundle
+from HematomaExpansionLib.model.prediction import extraction_config_for, predict_case
+from HematomaExpansionLib.mrml.logic import HematomaExpansionLogicBase
+from HematomaExpansionLib.reports.case_report import render_case_report
+from HematomaExpansionLib.synthetic.phantom import HematomaSpec, generate_phantom, write_case
 from prediction_fixtures import train_test_bundle
 
 RADIOMICS_NAMES = [

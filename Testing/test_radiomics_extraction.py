@@ -11,8 +11,8 @@ import radiomics
 import SimpleITK as sitk
 from radiomics import featureextractor, imageoperations
 
-from HematomaExpansionLib.errors import InputError
-from HematomaExpansionLib.radiomics_extraction import (
+from HematomaExpansionLib.common.errors import InputError
+from HematomaExpansionLib.features.radiomics import (
     available_feature_names,
     default_params_path,
     extract_radiomics,

@@ -11,8 +11,8 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from HematomaExpansionLib.model_bundle import load_bundle
-from HematomaExpansionLib.report import (
+from HematomaExpansionLib.model.bundle import load_bundle
+from HematomaExpansionLib.reports.training_report import (
     FIGURES_DIR,
     calibration_figure,
     decision_curve_figure,
@@ -242,7 +242,7 @@ def test_calibration_lasso_and_weight_figures(run):
 
 
 def test_evaluation_report_has_one_set(run, tmp_path):
-    from HematomaExpansionLib.model_training import evaluate_models, read_feature_table
+    from HematomaExpansionLib.evaluation.train_evaluate import evaluate_models, read_feature_table
 
     table_path, result = run
     evaluation = evaluate_models([result.bundles["fused"]], read_feature_table(table_path), tmp_path)

@@ -6,8 +6,8 @@ import unittest
 
 import pytest
 
-from HematomaExpansionLib.logic import HematomaExpansionLogicBase
-from HematomaExpansionLib.selftest import SCENARIOS
+from HematomaExpansionLib.mrml.logic import HematomaExpansionLogicBase
+from HematomaExpansionLib.mrml.selftest import SCENARIOS
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.__name__ for s in SCENARIOS])

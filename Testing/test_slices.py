@@ -8,9 +8,8 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from deep_fixtures import blob_case, box_mask, make_image
-from HematomaExpansionLib.errors import InputError
-from HematomaExpansionLib.geometry import largest_axial_cross_section
-from HematomaExpansionLib.slices import (
+from HematomaExpansionLib.common.errors import InputError
+from HematomaExpansionLib.features.deep_slices import (
     CropBox,
     DeepSliceConfig,
     apply_window,
@@ -20,6 +19,7 @@ from HematomaExpansionLib.slices import (
     sample_axial_slices,
     slice_positions_mm,
 )
+from HematomaExpansionLib.imaging.geometry import largest_axial_cross_section
 
 
 def test_slice_positions_are_physical_offsets():

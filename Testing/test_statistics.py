@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from HematomaExpansionLib import statistics as st
-from HematomaExpansionLib.errors import InputError
+from HematomaExpansionLib.common.errors import InputError
+from HematomaExpansionLib.evaluation import metrics as st
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"

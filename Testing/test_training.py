@@ -12,8 +12,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from HematomaExpansionLib.errors import InputError
-from HematomaExpansionLib.training import (
+from HematomaExpansionLib.common.errors import InputError
+from HematomaExpansionLib.model.lasso_svm import (
     FittedModel,
     TrainingConfig,
     features_for_kind,

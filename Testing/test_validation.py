@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from HematomaExpansionLib.errors import InputError
-from HematomaExpansionLib.phantom import HematomaSpec, generate_phantom
-from HematomaExpansionLib.validation import check_min_roi, validate_ct, validate_mask
+from HematomaExpansionLib.common.errors import InputError
+from HematomaExpansionLib.imaging.checks import check_min_roi, validate_ct, validate_mask
+from HematomaExpansionLib.synthetic.phantom import HematomaSpec, generate_phantom
 
 SPACING = (0.5, 0.5, 2.0)
 ORIGIN = (-12.0, 30.0, 40.0)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from HematomaExpansionLib.training import FittedModel, TrainingConfig, fit_on_split
+from HematomaExpansionLib.model.lasso_svm import FittedModel, TrainingConfig, fit_on_split
 
 # Small grids keep the tests fast; the pipeline is the same as with the defaults.
 FAST_CONFIG = TrainingConfig(

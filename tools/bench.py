@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from HematomaExpansionLib.text_table import format_table
+from HematomaExpansionLib.reports.text_table import format_table
 
 TARGET_SELECTIVE_S = 2.5
 TARGET_PEAK_RSS_GB = 3.0
@@ -111,10 +111,10 @@ def _load_into_scene(logic: Any, case: dict[str, str]) -> tuple[Any, Any]:
 
 def _ours(case: dict[str, str], args: argparse.Namespace, radiomics_names: list[str] | None) -> Workload:
     """Our extraction as the module runs it: files loaded into the scene, then the Logic."""
-    from HematomaExpansionLib.backbone import FEATURE_DIM, load_resnet50
-    from HematomaExpansionLib.deep_features import deep_feature_names
-    from HematomaExpansionLib.extraction import ExtractionConfig
-    from HematomaExpansionLib.logic import HematomaExpansionLogicBase
+    from HematomaExpansionLib.features.backbone import FEATURE_DIM, load_resnet50
+    from HematomaExpansionLib.features.deep import deep_feature_names
+    from HematomaExpansionLib.features.pipeline import ExtractionConfig
+    from HematomaExpansionLib.mrml.logic import HematomaExpansionLogicBase
 
     backbone = load_resnet50(args.weights, "cpu")
     logic = HematomaExpansionLogicBase()
@@ -160,10 +160,10 @@ def section_naive(case: dict[str, str], args: argparse.Namespace) -> Workload:
     import SimpleITK as sitk
     from radiomics import featureextractor
 
-    from HematomaExpansionLib.backbone import load_resnet50
-    from HematomaExpansionLib.geometry import largest_axial_cross_section
-    from HematomaExpansionLib.radiomics_extraction import default_params_path
-    from HematomaExpansionLib.slices import DeepSliceConfig, prepare_deep_slices
+    from HematomaExpansionLib.features.backbone import load_resnet50
+    from HematomaExpansionLib.features.deep_slices import DeepSliceConfig, prepare_deep_slices
+    from HematomaExpansionLib.features.radiomics import default_params_path
+    from HematomaExpansionLib.imaging.geometry import largest_axial_cross_section
 
     backbone = load_resnet50(args.weights, "cpu")
     extractor = featureextractor.RadiomicsFeatureExtractor(str(default_params_path()))
@@ -193,10 +193,10 @@ def section_naive(case: dict[str, str], args: argparse.Namespace) -> Workload:
 
 def _prediction(case: dict[str, str], args: argparse.Namespace, only_model_features: bool) -> Workload:
     """Prediction with the bundled model, end to end from the files, through the Logic."""
-    from HematomaExpansionLib.backbone import load_resnet50
-    from HematomaExpansionLib.extraction import ExtractionConfig
-    from HematomaExpansionLib.logic import HematomaExpansionLogicBase
-    from HematomaExpansionLib.model_registry import load_model
+    from HematomaExpansionLib.features.backbone import load_resnet50
+    from HematomaExpansionLib.features.pipeline import ExtractionConfig
+    from HematomaExpansionLib.model.registry import load_model
+    from HematomaExpansionLib.mrml.logic import HematomaExpansionLogicBase
 
     bundle = load_model(None)
     weights = bundle.extractor.get("backbone_id") or args.weights
@@ -345,7 +345,7 @@ def _run_sections(names: list[str], case_json: Path, args: argparse.Namespace) -
 
 
 def _write_case(folder: Path) -> tuple[dict[str, str], dict[str, Any]]:
-    from HematomaExpansionLib.phantom import HematomaSpec, generate_phantom, write_case
+    from HematomaExpansionLib.synthetic.phantom import HematomaSpec, generate_phantom, write_case
 
     spec = HematomaSpec(volume_ml=CASE_VOLUME_ML, lobulation=0.15)
     phantom = generate_phantom(spec, preset="clinical", seed=CASE_SEED)

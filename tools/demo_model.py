@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from HematomaExpansionLib.atomic import write_json_atomic
-from HematomaExpansionLib.cli import write_sample_case
-from HematomaExpansionLib.cohort_extraction import extract_cohort
-from HematomaExpansionLib.extraction import ExtractionConfig, extract_features
-from HematomaExpansionLib.model_training import read_feature_table, train_models
-from HematomaExpansionLib.phantom_cohort import generate_cohort
-from HematomaExpansionLib.statistics import auc
+from HematomaExpansionLib.common.atomic import write_json_atomic
+from HematomaExpansionLib.evaluation.metrics import auc
+from HematomaExpansionLib.evaluation.train_evaluate import read_feature_table, train_models
+from HematomaExpansionLib.features.pipeline import ExtractionConfig, extract_features
+from HematomaExpansionLib.mrml.cohort_extraction import extract_cohort
+from HematomaExpansionLib.synthetic.phantom_cohort import generate_cohort
+from HematomaExpansionLib.synthetic.sample import write_sample_case
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = ROOT / "HematomaExpansion" / "Resources" / "Models"

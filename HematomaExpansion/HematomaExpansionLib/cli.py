@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .atomic import write_csv_atomic, write_json_atomic
-from .errors import InputError, ModelError
-from .text_table import format_table
+from .common.atomic import write_csv_atomic, write_json_atomic
+from .common.errors import InputError, ModelError
+from .reports.text_table import format_table
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +34,14 @@ def _out(text: str = "") -> None:
 
 
 def _measurement_rows(measurements: dict[str, Any]) -> list[list[Any]]:
-    from .measurements import unit_of
+    from .imaging.measurements import unit_of
 
     return [[name, value, unit_of(name)] for name, value in measurements.items()]
 
 
 def _load_case(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from . import mrml
-    from .logic import HematomaExpansionLogicBase
+    from .mrml.logic import HematomaExpansionLogicBase
 
     logic = HematomaExpansionLogicBase()
     volume, segmentation = mrml.load_case(logic.runtime, args.ct, args.hematoma)
@@ -61,8 +61,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
 
 def _extraction_config(args: argparse.Namespace) -> Any:
-    from .extraction import ExtractionConfig
-    from .slices import DeepSliceConfig
+    from .features.deep_slices import DeepSliceConfig
+    from .features.pipeline import ExtractionConfig
 
     deep = DeepSliceConfig(
         margin_mm=args.margin_mm,
@@ -94,7 +94,7 @@ def write_feature_set(feature_set: Any, out_dir: Path, stem: str = "features") -
 
 def cmd_extract(args: argparse.Namespace) -> int:
     """Extract radiomics and deep features of one case into a folder."""
-    from .deep_features import save_slice_pngs
+    from .features.deep import save_slice_pngs
 
     config = _extraction_config(args)
     logic, volume, segmentation = _load_case(args)
@@ -119,8 +119,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_extract_cohort(args: argparse.Namespace) -> int:
     """Extract the features of every case of a manifest into one labelled, split feature table."""
-    from .cohort import ExpansionDefinition
-    from .cohort_extraction import extract_cohort
+    from .cohort.manifest import ExpansionDefinition
+    from .mrml.cohort_extraction import extract_cohort
 
     extraction = extract_cohort(
         args.manifest,
@@ -159,8 +159,8 @@ def cmd_extract_cohort(args: argparse.Namespace) -> int:
 
 def print_prediction(result: Any, case_label: str) -> None:
     """The prediction as a clinician reads it: risk first, then size, slices, features, warnings."""
-    from .case_report import MEASUREMENT_LABELS
-    from .measurements import unit_of
+    from .imaging.measurements import unit_of
+    from .reports.case_report import MEASUREMENT_LABELS
 
     _out(f"Case {case_label}: {result.risk_text}")
     _out(f"Model: {result.model_id} ({result.model_kind})")
@@ -198,8 +198,8 @@ def write_prediction(
     result: Any, out_dir: Path, case_label: str, checklist: Any, model_note: str
 ) -> list[Path]:
     """prediction.json, model_features.csv, report.html and the slice PNGs of one case."""
-    from .case_report import write_case_report
-    from .deep_features import save_slice_pngs
+    from .features.deep import save_slice_pngs
+    from .reports.case_report import write_case_report
 
     written = [
         write_json_atomic(out_dir / "prediction.json", result.as_dict()),
@@ -218,7 +218,7 @@ def write_prediction(
 
 
 def _checklist(args: argparse.Namespace) -> Any:
-    from .applicability import ApplicabilityChecklist
+    from .model.applicability import ApplicabilityChecklist
 
     return ApplicabilityChecklist(
         onset_to_ct_within_6h=args.onset_within_6h,
@@ -245,8 +245,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_predict_cohort(args: argparse.Namespace) -> int:
     """Predict every case of a manifest with one model."""
-    from .cohort_prediction import predict_cohort
-    from .model_registry import load_model
+    from .model.registry import load_model
+    from .mrml.cohort_prediction import predict_cohort
 
     bundle = load_model(args.model, args.model_dir)
     prediction = predict_cohort(
@@ -276,7 +276,7 @@ def cmd_predict_cohort(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     """List the installed models."""
-    from .model_registry import DEFAULT_MODEL_ID, available_models
+    from .model.registry import DEFAULT_MODEL_ID, available_models
 
     for summary in available_models(args.model_dir):
         marker = " (default)" if summary.model_id == DEFAULT_MODEL_ID else ""
@@ -285,7 +285,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _feature_table(args: argparse.Namespace, path: Path) -> Any:
-    from .model_training import read_feature_table
+    from .evaluation.train_evaluate import read_feature_table
 
     return read_feature_table(
         path, args.label_column, args.split_column, args.provenance, args.radiomics_params
@@ -294,8 +294,8 @@ def _feature_table(args: argparse.Namespace, path: Path) -> Any:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train radiomics, deep and fused models on a feature table; write bundles, metrics, report."""
-    from .model_training import train_models
-    from .training import TrainingConfig
+    from .evaluation.train_evaluate import train_models
+    from .model.lasso_svm import TrainingConfig
 
     config = TrainingConfig(
         seed=args.seed,
@@ -321,7 +321,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate saved model bundles on the rows of a feature table; write metrics and report."""
-    from .model_training import evaluate_models
+    from .evaluation.train_evaluate import evaluate_models
 
     table = _feature_table(args, args.features)
     result = evaluate_models(args.models, table, args.out, split=args.split, ceiling_auc=args.ceiling_auc)
@@ -332,7 +332,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_phantom(args: argparse.Namespace) -> int:
     """Write one synthetic head-CT phantom case (CT .nrrd + hematoma .seg.nrrd)."""
-    from .phantom import HematomaSpec, generate_phantom, write_case
+    from .synthetic.phantom import HematomaSpec, generate_phantom, write_case
 
     spec = HematomaSpec(volume_ml=args.volume_ml, lobulation=args.lobulation)
     phantom = generate_phantom(spec, preset=args.preset, seed=args.seed, tilt_deg=args.tilt_deg)
@@ -346,7 +346,7 @@ def cmd_phantom_cohort(args: argparse.Namespace) -> int:
     """Write a synthetic validation cohort (phantom cases, manifest) and print its ceiling AUC."""
     import time
 
-    from .phantom_cohort import generate_cohort
+    from .synthetic.phantom_cohort import generate_cohort
 
     start = time.perf_counter()
 
@@ -363,21 +363,11 @@ def cmd_phantom_cohort(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-SAMPLE_SPEC_KWARGS = {"volume_ml": 30.0, "lobulation": 0.15, "heterogeneity_hu": 4.0, "n_hypodense_foci": 1}
-SAMPLE_SEED = 7
-
-
-def write_sample_case(out_dir: Path) -> dict[str, Path]:
-    """The bundled sample: a clinical-geometry phantom (0.45 x 0.45 x 5 mm) with a 30 mL hematoma."""
-    from .phantom import HematomaSpec, generate_phantom, write_case
-
-    phantom = generate_phantom(HematomaSpec(**SAMPLE_SPEC_KWARGS), preset="clinical", seed=SAMPLE_SEED)
-    return write_case(phantom, out_dir, "sample")
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job on the bundled sample: load it into a Slicer scene and predict with the bundled model."""
     out = Path(args.out)
+    from .synthetic.sample import write_sample_case
+
     paths = write_sample_case(out / "sample")
     _out("HematomaExpansion demo: synthetic clinical head CT (0.45 x 0.45 x 5 mm) with a 30 mL hematoma")
     _out(f"  CT:           {paths['ct']}")

@@ -1,0 +1,271 @@
+"""ResNet50 feature backbones: loading weights safely, identity, fingerprint and embedding.
+
+A backbone is torchvision's ResNet50 up to global average pooling (2048 values per image), in
+eval mode. Weights come from torchvision's cache (``imagenet1k_v1``, ``imagenet1k_v2``; never
+downloaded here), from a local state_dict file verified by SHA-256 and loaded with
+``torch.load(weights_only=True)``, or from a seeded random initialisation (``random:<seed>``).
+The fingerprint hashes the network's output on a fixed synthetic input, computed in float64 on
+the CPU and quantised, so that it identifies the weights independently of the device.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+from torchvision.models import ResNet50_Weights, resnet50
+
+from HematomaExpansionLib.common.errors import InputError, ModelError
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+FEATURE_DIM = 2048
+TORCHVISION_WEIGHTS = {
+    "imagenet1k_v1": ResNet50_Weights.IMAGENET1K_V1,
+    "imagenet1k_v2": ResNet50_Weights.IMAGENET1K_V2,
+}
+_SHA256_FRAGMENT = "#sha256="
+_FINGERPRINT_SIZE_PX = 32  # smallest input that runs every layer (1 x 1 after the last stage)
+_FINGERPRINT_STEPS = 1e6  # output quantised to 1e-6 of its largest value before hashing
+
+
+@dataclass(frozen=True, eq=False)
+class Backbone:
+    """A ResNet50 feature extractor and what identifies it."""
+
+    model: torch.nn.Module
+    identity: str  # "imagenet1k_v1", "imagenet1k_v2", "file:<sha256>" or "random:<seed>"
+    weights_sha256: str | None  # SHA-256 of the weights file; None for random initialisation
+    fingerprint: str  # 16 hex digits, see module docstring
+    device: str  # the device the model runs on ("cpu", "cuda", "cuda:1", "mps")
+
+    def embed(self, batch: np.ndarray) -> np.ndarray:
+        """Return (n, 2048) float64 features of n grey images (n, h, w) with values in [0, 1].
+
+        The images are repeated to three channels, normalised with the ImageNet mean and standard
+        deviation and run as one batch in inference mode. The input array is not modified.
+        """
+        images = np.asarray(batch)
+        if images.ndim != 3 or images.shape[0] == 0:
+            raise InputError(
+                f"embed needs a non-empty (n, height, width) image stack, got shape {images.shape}"
+            )
+        if not np.isfinite(images).all() or images.min() < 0.0 or images.max() > 1.0:
+            raise InputError("embed needs finite image values in [0, 1] (windowed slices)")
+        x = torch.tensor(images, dtype=torch.float32).unsqueeze(1).expand(-1, 3, -1, -1)
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        with torch.inference_mode():
+            out = self.model(((x - mean) / std).to(self.device))
+        return out.to("cpu", torch.float64).numpy()
+
+
+_LOADED: dict[tuple, Backbone] = {}
+
+
+def set_torch_threads(num_threads: int) -> None:
+    """Set torch's intra-op CPU threads (for the CLI and worker processes; never done at import)."""
+    if int(num_threads) != num_threads or num_threads < 1:
+        raise InputError(f"the number of torch threads must be an integer >= 1, got {num_threads}")
+    torch.set_num_threads(int(num_threads))
+
+
+def resolve_device(device: str = "auto") -> str:
+    """Return the torch device to use: "auto" picks CUDA, then MPS, then the CPU."""
+    mps_available = torch.backends.mps.is_available()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "mps" if mps_available else "cpu"
+    if device == "cpu":
+        return device
+    if device == "mps":
+        if not mps_available:
+            raise InputError("device 'mps' was requested but Apple MPS is not available; use 'auto' or 'cpu'")
+        return device
+    match = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if match is None:
+        raise InputError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda', 'cuda:<index>' or 'mps'")
+    if not torch.cuda.is_available():
+        raise InputError(f"device {device!r} was requested but CUDA is not available; use 'auto' or 'cpu'")
+    if match.group(1) is not None and int(match.group(1)) >= torch.cuda.device_count():
+        raise InputError(
+            f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s) found"
+        )
+    return device
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _new_resnet50(seed: int) -> torch.nn.Module:
+    """ResNet50 without its classifier, initialised from ``seed`` without touching the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = resnet50(weights=None)
+    model.fc = torch.nn.Identity()
+    return model
+
+
+def _resnet50_from_file(path: Path) -> torch.nn.Module:
+    """ResNet50 without its classifier from a state_dict file (tensors only; pickled objects refused)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for unreadable or unsafe files
+        raise ModelError(
+            f"cannot read ResNet50 weights from {path}: it must be a state_dict of tensors "
+            f"(torch.save(model.state_dict(), ...)); arbitrary pickled objects are refused ({exc})"
+        ) from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{path} does not hold a state_dict (a mapping of parameter names to tensors)")
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}  # classifier is not used
+    with torch.device("meta"):  # no random initialisation: every tensor comes from the file
+        model = resnet50(weights=None)
+    model.fc = torch.nn.Identity()
+    try:
+        model.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as exc:
+        raise ModelError(f"{path} is not a torchvision ResNet50 state_dict: {exc}") from exc
+    return model.float()
+
+
+def _expected_sha256(path_text: str) -> tuple[Path, str | None]:
+    """Split "path#sha256=<hex>" and read a "<path>.sha256" sidecar; return (path, expected hash)."""
+    expected = None
+    if _SHA256_FRAGMENT in path_text:
+        path_text, expected = path_text.split(_SHA256_FRAGMENT, 1)
+    path = Path(path_text).expanduser()
+    sidecar = path.with_name(path.name + ".sha256")
+    if expected is None and sidecar.is_file():
+        expected = (sidecar.read_text().split() or [""])[0]
+    if expected is not None:
+        expected = expected.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", expected):
+            raise ModelError(f"expected SHA-256 for {path} must be 64 hex digits, got {expected!r}")
+    return path, expected
+
+
+def imagenet_cache_file(name: str) -> Path:
+    """Where torchvision's cache keeps the file of ``name`` (honours TORCH_HOME)."""
+    file_name = Path(urlparse(TORCHVISION_WEIGHTS[name].url).path).name
+    return Path(torch.hub.get_dir()) / "checkpoints" / file_name
+
+
+def _from_torchvision_cache(name: str) -> tuple[torch.nn.Module, str]:
+    path = imagenet_cache_file(name)
+    if not path.is_file():
+        raise ModelError(
+            f"ResNet50 weights {name!r} are not in the torch hub cache and are not downloaded automatically. "
+            f"Expected file {path.name} at {path} (download it from {TORCHVISION_WEIGHTS[name].url}; "
+            f"set TORCH_HOME to use another cache folder), or pass the path of a local weights file instead."
+        )
+    sha = sha256_file(path)
+    prefix = re.search(r"-([0-9a-f]+)\.", path.name).group(1)
+    if not sha.startswith(prefix):
+        raise ModelError(
+            f"{path} is corrupt: its SHA-256 {sha[:12]}... does not start with {prefix} as its name says; "
+            "delete it and place the original file again"
+        )
+    return _resnet50_from_file(path), sha
+
+
+def _from_local_file(path_text: str) -> tuple[torch.nn.Module, str]:
+    path, expected = _expected_sha256(path_text)
+    if not path.is_file():
+        raise ModelError(
+            f"ResNet50 weights {path_text!r} are neither a known name "
+            f"({', '.join(TORCHVISION_WEIGHTS)}, random:<seed>) nor an existing file"
+        )
+    sha = sha256_file(path)
+    if expected is not None and sha != expected:
+        raise ModelError(f"{path} has SHA-256 {sha}, expected {expected}: wrong or altered weights file")
+    if expected is None:
+        log.warning("no expected SHA-256 given for %s; recording its hash %s", path, sha)
+    return _resnet50_from_file(path), sha
+
+
+def _random_seed(weights: str) -> int:
+    text = weights.split(":", 1)[1]
+    if not text.isdigit():
+        raise ModelError(f"random weights need a non-negative integer seed ('random:0'), got {weights!r}")
+    return int(text)
+
+
+def _fingerprint(model: torch.nn.Module) -> str:
+    """16 hex digits identifying the network's function, device- and BLAS-independent in practice.
+
+    ``model`` must be on the CPU in eval mode; it is run in float64 and returned to float32.
+    """
+    steps = torch.arange(_FINGERPRINT_SIZE_PX, dtype=torch.float64) / (_FINGERPRINT_SIZE_PX - 1)
+    channels = [
+        steps[:, None] + 0.5 * steps[None, :],
+        steps[None, :] - steps[:, None],
+        steps[:, None] * steps,
+    ]
+    pattern = torch.stack(channels).unsqueeze(0) * 2.0 - 1.0  # (1, 3, size, size), fixed gradients
+    model.to("cpu", torch.float64)  # float32 -> float64 -> float32 is lossless: no copy needed
+    try:
+        with torch.inference_mode():
+            out = model(pattern).numpy().ravel()
+    finally:
+        model.to(torch.float32)
+    scale = float(np.abs(out).max()) or 1.0
+    quantised = np.rint(out * (_FINGERPRINT_STEPS / scale)).astype(np.int64)
+    return hashlib.sha256(quantised.tobytes()).hexdigest()[:16]
+
+
+def _source_key(weights: str) -> tuple:
+    """What a cached backbone depends on: the weights text and, for files, their place, size and time."""
+    if weights.startswith("random:"):
+        return (weights,)
+    if weights in TORCHVISION_WEIGHTS:
+        path = imagenet_cache_file(weights)
+    else:
+        path = Path(weights.split(_SHA256_FRAGMENT, 1)[0]).expanduser()
+    stat = path.stat() if path.is_file() else None
+    return (weights, str(path.resolve()), stat and stat.st_size, stat and stat.st_mtime_ns)
+
+
+def load_resnet50(weights: str, device: str = "auto") -> Backbone:
+    """Load (or reuse from this process's cache) a ResNet50 backbone.
+
+    ``weights``: "imagenet1k_v1" / "imagenet1k_v2" (torchvision cache under TORCH_HOME), a local
+    ".pth"/".pt" state_dict path (optionally "path#sha256=<hex>" or with a "path.sha256" sidecar),
+    or "random:<seed>". Raises ModelError for unusable weights and InputError for a bad device.
+    """
+    resolved = resolve_device(device)
+    key = (*_source_key(weights), resolved)
+    if key in _LOADED:
+        return _LOADED[key]
+    if weights.startswith("random:"):
+        seed = _random_seed(weights)
+        model, sha, identity = _new_resnet50(seed), None, f"random:{seed}"
+    elif weights in TORCHVISION_WEIGHTS:
+        model, sha = _from_torchvision_cache(weights)
+        identity = weights
+    else:
+        model, sha = _from_local_file(weights)
+        identity = f"file:{sha}"
+    model.eval().requires_grad_(False)
+    fingerprint = _fingerprint(model)
+    backbone = Backbone(model.to(resolved), identity, sha, fingerprint, resolved)
+    log.info("loaded ResNet50 %s (fingerprint %s) on %s", identity, fingerprint, resolved)
+    _LOADED[key] = backbone
+    return backbone
+
+
+def clear_cache() -> None:
+    """Forget the backbones loaded in this process (frees their memory)."""
+    _LOADED.clear()

@@ -1,0 +1,199 @@
+"""Prediction of one case with a model bundle: only the features the model needs, checked identity.
+
+The bundle's card says how its features were extracted (pyradiomics parameter file by SHA-256,
+backbone weights, slice offsets, window, crop margin, aggregation); the extraction here is
+configured from it, computes only the model's input features, and the model refuses features
+whose extractor identity differs from the training one.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from .. import __version__
+from ..common.errors import ModelError
+from ..features.backbone import Backbone
+from ..features.deep_slices import DeepSliceConfig
+from ..features.featureset import feature_family
+from ..features.pipeline import ExtractionConfig, ExtractionResult, extract_features
+from ..features.radiomics import RADIOMICS_GRID, default_params_path, find_params_file, params_candidates
+from ..imaging.measurements import measure_hematoma
+from ..model.bundle import FeatureExplanation, ModelBundle
+
+
+def extraction_config_for(
+    bundle: ModelBundle, device: str = "auto", weights_file: str | None = None
+) -> ExtractionConfig:
+    """An extraction config that reproduces the bundle's extractor and computes only its inputs.
+
+    ``weights_file`` is needed when the model was trained with local backbone weights
+    (identity ``file:<sha256>``); the file is verified against that hash.
+    """
+    extractor = bundle.extractor
+    families = sorted({feature_family(name) for name in bundle.input_features})
+    params_path = None
+    if "radiomics" in families:
+        trained_grid = extractor.get("radiomics_grid")
+        if trained_grid != RADIOMICS_GRID:
+            raise ModelError(
+                f"model {bundle.model_id!r} was trained on radiomics computed on the "
+                f"{trained_grid or 'canonical-axial (HematomaExpansion 0.1)'} grid; this version computes "
+                f"them on the {RADIOMICS_GRID} grid, so its features cannot be reproduced on tilted scans. "
+                "Retrain the model with 'train' on features extracted by this version."
+            )
+        candidates = params_candidates([bundle.folder, default_params_path().parent])
+        sha256 = extractor["radiomics_params_sha256"]
+        params_path = find_params_file(sha256, candidates)
+        if params_path is None:
+            raise ModelError(
+                f"no pyradiomics parameter file with SHA-256 {sha256[:12]}... was found (searched: "
+                f"{', '.join(map(str, candidates)) or 'nothing'}); put the parameter file the model was "
+                "trained with into the model folder."
+            )
+    deep = DeepSliceConfig()
+    weights = "imagenet1k_v1"
+    if "deep" in families:
+        window = extractor["window"]
+        deep = DeepSliceConfig(
+            offsets_mm=tuple(extractor["slice_offsets_mm"]),
+            margin_mm=extractor["crop_margin_mm"],
+            window_level_hu=window["level_hu"],
+            window_width_hu=window["width_hu"],
+            size_px=extractor["deep_size_px"],
+            blank_outside=extractor["deep_blank_outside"],
+            aggregation=extractor["deep_aggregation"],
+        )
+        weights = extractor["backbone_id"]
+        if weights.startswith("file:"):
+            if not weights_file:
+                raise ModelError(
+                    f"model {bundle.model_id!r} was trained with local ResNet50 weights ({weights[:17]}...); "
+                    "give that weights file (option --weights-file, or Advanced > backbone weights file)."
+                )
+            weights = f"{weights_file}#sha256={weights.removeprefix('file:')}"
+    return ExtractionConfig.for_features(
+        bundle.input_features,
+        radiomics_params_path=params_path,
+        deep=deep,
+        backbone_weights=weights,
+        device=device,
+    )
+
+
+@dataclass
+class PredictionResult:
+    """One case's risk with everything a reader needs to judge it."""
+
+    model_id: str
+    model_kind: str
+    probability: float
+    category: str
+    threshold: float
+    measurements: dict[str, Any]
+    explanations: list[FeatureExplanation]
+    extraction: ExtractionResult
+    warnings: list[str] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def risk_text(self) -> str:
+        """E.g. '72% - high risk of expansion (model threshold 41%)'."""
+        return (
+            f"{self.probability:.0%} - {self.category} risk of expansion "
+            f"(model threshold {self.threshold:.0%})"
+        )
+
+    @property
+    def percent_text(self) -> str:
+        """The risk as the panel shows it in large type, e.g. '72%'."""
+        return f"{self.probability:.0%}"
+
+    @property
+    def category_text(self) -> str:
+        """E.g. 'High risk of expansion (threshold 41%)'."""
+        return f"{self.category.capitalize()} risk of expansion (threshold {self.threshold:.0%})"
+
+    @property
+    def volume_text(self) -> str:
+        """E.g. 'Volume 30.0 mL (ABC/2 28.4 mL)'."""
+        m = self.measurements
+        return f"Volume {m['volume_ml']:.1f} mL (ABC/2 {m['abc2_ml']:.1f} mL)"
+
+    def feature_rows(self) -> list[list[Any]]:
+        """Rows (feature, value, training z-score, LASSO weight) of the model's input features."""
+        return [[e.name, e.value, e.z_score, e.lasso_weight] for e in self.explanations]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no images)."""
+        extraction = self.extraction
+        return {
+            "model_id": self.model_id,
+            "model_kind": self.model_kind,
+            "probability": self.probability,
+            "category": self.category,
+            "threshold": self.threshold,
+            "risk_text": self.risk_text,
+            "measurements": self.measurements,
+            "features": [e._asdict() for e in self.explanations],
+            "slice_positions_mm": list(extraction.z_positions_mm),
+            "crop": extraction.crop.as_dict() if extraction.crop is not None else None,
+            "warnings": self.warnings,
+            "provenance": self.provenance,
+        }
+
+
+def predict_case(
+    ct: sitk.Image,
+    mask: sitk.Image,
+    bundle: ModelBundle,
+    *,
+    backbone: Backbone | None = None,
+    device: str = "auto",
+    weights_file: str | None = None,
+    ct_source: str = "CT",
+    mask_source: str = "hematoma mask",
+    extra_warnings: Sequence[str] = (),
+    progress: Callable[[str], None] | None = None,
+) -> PredictionResult:
+    """Extract what ``bundle`` needs from (``ct``, ``mask``), check the identity, and predict.
+
+    ``progress`` receives each stage name (see ``extract_features``; then "model").
+    """
+    config = extraction_config_for(bundle, device, weights_file)
+    extraction = extract_features(ct, mask, config, backbone, ct_source, mask_source, progress)
+    if progress:
+        progress("model")
+    feature_set = extraction.feature_set
+    bundle.check_extractor(feature_set.provenance["extractor_identity"])
+    probability = float(bundle.predict_proba(feature_set.features)[0])
+    measurements = measure_hematoma(
+        ct, mask, ct_source=ct_source, mask_source=mask_source, canonical=extraction.canonical
+    ).as_dict()
+    provenance = {
+        **feature_set.provenance,
+        "model_id": bundle.model_id,
+        "model_kind": bundle.kind,
+        "model_npz_sha256": bundle.card["model_npz_sha256"],
+        "model_intended_use": bundle.card.get("extra", {}).get("intended_use", ""),
+        "python_version": platform.python_version(),
+        "numpy_version": np.__version__,
+        "software_version": __version__,
+    }
+    return PredictionResult(
+        model_id=bundle.model_id,
+        model_kind=bundle.kind,
+        probability=probability,
+        category=bundle.category(probability),
+        threshold=bundle.threshold,
+        measurements=measurements,
+        explanations=bundle.explain(feature_set.features),
+        extraction=extraction,
+        warnings=[*extra_warnings, *feature_set.warnings],
+        provenance=provenance,
+    )
