@@ -103,7 +103,8 @@ def test_mrml_layer_is_what_the_design_says():
     offenders = [
         p.name
         for p in LIB_DIR.rglob("*.py")
-        if p.relative_to(LIB_DIR).parts[0].removesuffix(".py") not in MRML_LAYER and pattern.search(p.read_text())
+        if p.relative_to(LIB_DIR).parts[0].removesuffix(".py") not in MRML_LAYER
+        and pattern.search(p.read_text())
     ]
     assert offenders == []
 
@@ -114,7 +115,9 @@ FIRST_USE_PACKAGES = ("torch", "torchvision", "radiomics", "sklearn", "scipy", "
 def test_module_file_loads_before_first_use_installation():
     """What HematomaExpansion.py imports at load time needs none of the packages installed at first use."""
     imported = re.findall(
-        r"^from (HematomaExpansionLib(?:\.\w+)+) import", (MODULE_DIR / "HematomaExpansion.py").read_text(), re.M
+        r"^from (HematomaExpansionLib(?:\.\w+)+) import",
+        (MODULE_DIR / "HematomaExpansion.py").read_text(),
+        re.M,
     )
     assert "HematomaExpansionLib.mrml.logic" in imported
     script = f"""
