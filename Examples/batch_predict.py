@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 from HematomaExpansionLib import mrml
-from HematomaExpansionLib.cli import print_prediction, write_prediction
 from HematomaExpansionLib.common.errors import InputError, ModelError
 from HematomaExpansionLib.mrml.logic import HematomaExpansionLogicBase
 from HematomaExpansionLib.mrml.runtime import in_slicer_application
+from HematomaExpansionLib.reports.case_outputs import prediction_lines, write_prediction
 
 
 def run(argv: list[str]) -> int:
@@ -33,7 +33,8 @@ def run(argv: list[str]) -> int:
     except (InputError, ModelError) as error:
         sys.stderr.write(f"error: {error}\n")
         return 2
-    print_prediction(result, args.ct.name)
+    for line in prediction_lines(result, args.ct.name):
+        sys.stdout.write(line + "\n")
     for path in write_prediction(result, args.out, args.ct.name, None, ""):
         sys.stdout.write(f"written: {path}\n")
     return 0

@@ -8,6 +8,7 @@ Everything the panel shows is computed by the Logic and the Slicer-free core; th
 
 import logging
 from pathlib import Path
+from typing import Annotated
 
 import ctk
 import qt
@@ -21,7 +22,7 @@ from slicer import (
 )
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -32,15 +33,18 @@ from slicer.util import VTKObservationMixin
 
 from HematomaExpansionLib.common.atomic import write_csv_atomic
 from HematomaExpansionLib.common.errors import OperationCancelledError, SegmentExistsError
-from HematomaExpansionLib.common.requirements import REQUIREMENTS_FILE, missing_requirements
+from HematomaExpansionLib.common.requirements import REQUIREMENTS_FILE, first_use_needs
+from HematomaExpansionLib.imaging.draft_parameters import DEFAULT_DRAFT_HU_RANGE
 from HematomaExpansionLib.model.applicability import ApplicabilityChecklist
 from HematomaExpansionLib.model.registry import DEFAULT_MODEL_ID, available_models
 from HematomaExpansionLib.mrml.logic import HematomaExpansionLogicBase
 from HematomaExpansionLib.mrml.runtime import SlicerRuntime
+from HematomaExpansionLib.mrml.tables import table_node_rows
 
 # Progress shown for each stage of a prediction (percent when the stage starts).
 STAGE_PROGRESS = {"validate": 5, "geometry": 10, "radiomics": 20, "deep": 60, "model": 95}
 DEVICES = (("auto", "Automatic (GPU if available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)"))
+DraftHu = Annotated[float, WithinRange(-100.0, 300.0)]  # the range of the panel's HU spin boxes
 
 #
 # HematomaExpansion
@@ -81,18 +85,20 @@ class HematomaExpansionParameterNode:
     segmentationNode: vtkMRMLSegmentationNode
     segmentId: str = ""
     seedPoint: vtkMRMLMarkupsFiducialNode
-    draftMinimumHu: float = 45.0
-    draftMaximumHu: float = 100.0
+    draftMinimumHu: DraftHu = DEFAULT_DRAFT_HU_RANGE[0]
+    draftMaximumHu: DraftHu = DEFAULT_DRAFT_HU_RANGE[1]
     modelId: str = DEFAULT_MODEL_ID
-    modelFolders: str = ""  # extra model folders, separated by "|"
+    addedModelFolders: list[str]  # extra model folders, from "Add model folder..."
     onsetWithin6h: bool = False
     spontaneousIch: bool = False
     noConventionalSigns: bool = False
     device: str = "auto"
     weightsFile: str = ""
     outputFolder: str = ""
-    riskProbability: float = -1.0
-    riskText: str = ""
+    riskProbability: float = -1.0  # below 0: no result yet
+    categoryText: str = ""
+    volumeText: str = ""
+    resultWarnings: list[str]
     featuresTable: vtkMRMLTableNode
     sliceImages: vtkMRMLScalarVolumeNode
 
@@ -206,9 +212,9 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._checkCanApply()
         self._showStoredResult()
 
-    def _modelFolders(self):
-        text = self._parameterNode.modelFolders if self._parameterNode else ""
-        return [Path(folder) for folder in text.split("|") if folder]
+    def _modelFolders(self) -> list[Path]:
+        folders = self._parameterNode.addedModelFolders if self._parameterNode else []
+        return [Path(folder) for folder in folders]
 
     def _populateModels(self) -> None:
         self.logic.model_dirs = self._modelFolders()
@@ -256,8 +262,8 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             return
         with slicer.util.tryWithErrorDisplay(_("This folder holds no usable model."), waitCursor=True):
             available_models([folder])  # reads and checks the card(s) before the folder is remembered
-            folders = [*self._modelFolders(), Path(folder)]
-            self._parameterNode.modelFolders = "|".join(str(f) for f in folders)
+            folders = self._parameterNode.addedModelFolders
+            self._parameterNode.addedModelFolders = [*folders, str(Path(folder))]
             self._populateModels()
 
     def _checkCanApply(self) -> None:
@@ -319,45 +325,54 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def _ensureDependencies(self) -> bool:
         """Install missing Python packages at first use, after one confirmation."""
-        import importlib.util
-
-        missing = missing_requirements(REQUIREMENTS_FILE)
-        needTorch = (
-            importlib.util.find_spec("torch") is None or importlib.util.find_spec("torchvision") is None
-        )
-        if importlib.util.find_spec("radiomics") is None:
+        needs = first_use_needs()
+        if needs.radiomics_missing:
             slicer.util.errorDisplay(
                 _(
                     "pyradiomics is missing: install the SlicerRadiomics extension (Extensions Manager) and restart."
                 )
             )
             return False
-        if not missing and not needTorch:
+        if not needs.pip_or_torch_needed:
             return True
-        packages = ", ".join([*missing, *(["torch, torchvision (PyTorch extension)"] if needTorch else [])])
         if not slicer.util.confirmOkCancelDisplay(
             _("Hematoma Expansion needs these Python packages: {packages}. Install them now?").format(
-                packages=packages
+                packages=needs.describe()
             )
         ):
             return False
         with slicer.util.tryWithErrorDisplay(_("Failed to install the required packages."), waitCursor=True):
-            if needTorch:
-                try:
-                    import PyTorchUtils
-                except ImportError:
-                    slicer.util.errorDisplay(
-                        _("Install the PyTorch extension (Extensions Manager) and restart.")
-                    )
-                    return False
-                PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False)
-            if missing:
-                if hasattr(slicer, "packaging") and hasattr(slicer.packaging, "pip_ensure"):
-                    slicer.packaging.pip_ensure(missing)
-                else:
-                    slicer.util.pip_install(" ".join(missing))
+            if needs.torch_missing and not self._installTorch():
+                return False
+            if needs.missing:
+                self._pipInstall(needs.missing)
             return True
         return False
+
+    @staticmethod
+    def _installTorch() -> bool:
+        try:
+            import PyTorchUtils
+        except ImportError:
+            slicer.util.errorDisplay(_("Install the PyTorch extension (Extensions Manager) and restart."))
+            return False
+        PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False)
+        return True
+
+    @staticmethod
+    def _pipInstall(missing: list[str]) -> None:
+        """Resources/requirements.txt through slicer.packaging (Slicer 5.12+), else each missing one."""
+        try:
+            import slicer.packaging as packaging
+        except ImportError:
+            packaging = None
+        if packaging is not None and hasattr(packaging, "pip_ensure"):
+            requirements = packaging.load_requirements(str(REQUIREMENTS_FILE))
+            # The user has confirmed above, in the same question that lists PyTorch.
+            packaging.pip_ensure(requirements, prompt_install=False, requester="Hematoma Expansion")
+        else:
+            for requirement in missing:
+                slicer.util.pip_install(requirement)
 
     def _onStage(self, stage: str) -> None:
         self.ui.progressBar.value = STAGE_PROGRESS.get(stage, self.ui.progressBar.value)
@@ -401,8 +416,10 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 parameters.featuresTable = self.logic.prediction_table(result, parameters.featuresTable)
                 if result.extraction.slice_images is not None:
                     parameters.sliceImages = self.logic.slice_images_volume(result, parameters.sliceImages)
-                parameters.riskProbability = result.probability
-                parameters.riskText = "\n".join([result.category_text, result.volume_text, *result.warnings])
+                parameters.categoryText = result.category_text
+                parameters.volumeText = result.volume_text
+                parameters.resultWarnings = list(result.warnings)
+                parameters.riskProbability = result.probability  # last: it marks the result as complete
                 self.ui.statusLabel.text = _("Done.")
         finally:
             self._running = False
@@ -414,10 +431,9 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         parameters = self._parameterNode
         hasResult = parameters.riskProbability >= 0
         self.ui.riskLabel.text = f"{parameters.riskProbability:.0%}" if hasResult else "-"
-        lines = parameters.riskText.split("\n") if hasResult else ["", ""]
-        self.ui.categoryLabel.text = lines[0]
-        self.ui.volumeLabel.text = lines[1] if len(lines) > 1 else ""
-        self.ui.warningsLabel.text = "\n".join(lines[2:])
+        self.ui.categoryLabel.text = parameters.categoryText if hasResult else ""
+        self.ui.volumeLabel.text = parameters.volumeText if hasResult else ""
+        self.ui.warningsLabel.text = "\n".join(parameters.resultWarnings) if hasResult else ""
         self.ui.featuresTableView.setMRMLTableNode(parameters.featuresTable)
         self.ui.showSlicesButton.enabled = parameters.sliceImages is not None
         self.ui.exportTableButton.enabled = parameters.featuresTable is not None
@@ -443,8 +459,6 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 write_case_report(self._lastResult, Path(path), parameters.inputVolume.GetName(), checklist)
 
     def onExportTable(self) -> None:
-        from HematomaExpansionLib.mrml import table_node_rows
-
         path = self._savePath(_("Export table"), "hematoma_expansion_features.csv", "CSV (*.csv)")
         if path:
             with slicer.util.tryWithErrorDisplay(_("Failed to write the table."), waitCursor=True):
@@ -475,17 +489,43 @@ class HematomaExpansionLogic(ScriptedLoadableModuleLogic, HematomaExpansionLogic
 
 
 class HematomaExpansionTest(ScriptedLoadableModuleTest):
-    """Self-test: the scenarios of HematomaExpansionLib.mrml.selftest on the application's scene."""
+    """Self-test: each scenario of HematomaExpansionLib.mrml.selftest as its own test, offline."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        from HematomaExpansionLib.mrml import selftest
-
-        for scenario in selftest.SCENARIOS:
-            self.setUp()
-            logging.info("HematomaExpansion self-test: %s", scenario.__name__)
-            self.delayDisplay(scenario.__doc__ or scenario.__name__)
-            scenario(HematomaExpansionLogic(), self)
+        self.setUp()
+        self.test_measure_loaded_phantom()
+        self.setUp()
+        self.test_bad_input_is_refused_and_nothing_changes()
+        self.setUp()
+        self.test_draft_hematoma_matches_truth()
+        self.setUp()
+        self.test_predict_drafted_hematoma_with_bundled_model()
         self.delayDisplay("HematomaExpansion self-test passed")
+
+    def test_measure_loaded_phantom(self):
+        self._runScenario(_selftest().scenario_measure_loaded_phantom)
+
+    def test_bad_input_is_refused_and_nothing_changes(self):
+        self._runScenario(_selftest().scenario_bad_input_is_refused_and_nothing_changes)
+
+    def test_draft_hematoma_matches_truth(self):
+        self._runScenario(_selftest().scenario_draft_hematoma_matches_truth)
+
+    def test_predict_drafted_hematoma_with_bundled_model(self):
+        self._runScenario(_selftest().scenario_predict_drafted_hematoma_with_bundled_model)
+
+    def _runScenario(self, scenario) -> None:
+        logging.info("HematomaExpansion self-test: %s", scenario.__name__)
+        self.delayDisplay(scenario.__doc__ or scenario.__name__)
+        scenario(HematomaExpansionLogic(), self)
+        self.delayDisplay(f"{scenario.__name__.removeprefix('scenario_')}: passed")
+
+
+def _selftest():
+    """The scenarios module, imported when a test runs (it needs the first-use packages)."""
+    from HematomaExpansionLib.mrml import selftest
+
+    return selftest

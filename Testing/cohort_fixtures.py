@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from HematomaExpansionLib.synthetic.phantom import HematomaSpec, Phantom, generate_phantom, write_case
+from HematomaExpansionLib.synthetic import HematomaSpec, Phantom, generate_phantom, write_case
 
 
 def small_phantom(volume_ml: float, seed: int) -> Phantom:

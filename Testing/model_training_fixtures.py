@@ -1,4 +1,4 @@
-"""Synthetic feature tables as extract-cohort writes them, and one shared training run."""
+"""Synthetic feature tables as extract-cohort writes them, and training on them with tiny grids."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from HematomaExpansionLib.evaluation.train_evaluate import RunResult, read_feature_table, train_models
+from HematomaExpansionLib.evaluation import RunResult, read_feature_table, train_models
 from HematomaExpansionLib.features.radiomics import default_params_path
-from HematomaExpansionLib.model.lasso_svm import TrainingConfig
+from HematomaExpansionLib.model.config import TrainingConfig
 from training_fixtures import FAST_CONFIG
 
 # Smaller still than FAST_CONFIG: three models fit in a few seconds.
@@ -112,16 +112,5 @@ def write_table(
 
 
 def train_table(table_path: Path, out: Path, config: TrainingConfig = TINY_CONFIG, **kwargs) -> RunResult:
+    """Train the three model kinds on a written table (ceiling AUC 0.9)."""
     return train_models(read_feature_table(table_path), out, config=config, ceiling_auc=0.9, **kwargs)
-
-
-_SHARED: dict[str, tuple[Path, RunResult]] = {}
-
-
-def shared_run(tmp_path_factory) -> tuple[Path, RunResult]:
-    """One training run of the three kinds on the default synthetic table (per test session)."""
-    if "run" not in _SHARED:
-        folder = tmp_path_factory.mktemp("shared_training")
-        table_path = write_table(folder / "table", *synthetic_rows())
-        _SHARED["run"] = (table_path, train_table(table_path, folder / "models"))
-    return _SHARED["run"]

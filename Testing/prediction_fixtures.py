@@ -11,14 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from HematomaExpansionLib.features.featureset import FeatureSet
-from HematomaExpansionLib.model.bundle import ModelBundle, load_bundle, save_bundle
-from HematomaExpansionLib.model.lasso_svm import FittedModel, fit_model
+from HematomaExpansionLib.model.bundle import ModelBundle, load_bundle
+from HematomaExpansionLib.model.bundle_writer import save_bundle
+from HematomaExpansionLib.model.lasso_svm import LassoSVM, fit_model
 from training_fixtures import FAST_CONFIG
 
 
 def train_test_bundle(
     folder: Path, case_features: FeatureSet, names: list[str]
-) -> tuple[ModelBundle, FittedModel]:
+) -> tuple[ModelBundle, LassoSVM]:
     """Fit a fused model on 120 synthetic rows of ``names`` and save it as bundle ``test-fused``."""
     rng = np.random.default_rng(1)
     centre = np.array([case_features.features[n] for n in names])

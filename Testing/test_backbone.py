@@ -186,14 +186,3 @@ def test_device_choice():
             assert bb.resolve_device("auto") == "cpu"
     else:
         assert bb.resolve_device("auto") == "cuda"
-
-
-def test_set_torch_threads():
-    before = torch.get_num_threads()
-    try:
-        bb.set_torch_threads(1)
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
-    with pytest.raises(InputError):
-        bb.set_torch_threads(0)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from HematomaExpansionLib.synthetic.phantom import HematomaSpec, generate_phantom, write_case
+from HematomaExpansionLib.synthetic import HematomaSpec, generate_phantom, write_case
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "Examples" / "batch_predict.py"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from HematomaExpansionLib.synthetic.phantom import HematomaSpec, generate_phantom, write_case
+from HematomaExpansionLib.synthetic import HematomaSpec, generate_phantom, write_case
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,3 +112,23 @@ def test_offline_imagenet_weights_give_a_clear_message(case, tmp_path):
     assert result.returncode == 2
     assert "resnet50-0676ba61.pth" in result.stderr and str(env_home) in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_package_api_is_lazy_and_every_public_name_resolves():
+    """Importing the package loads no heavy or Slicer module; each public name imports on first use."""
+    script = """
+import sys
+import HematomaExpansionLib as lib
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("numpy", "torch", "radiomics", "slicer", "vtk"))
+assert heavy == [], heavy
+assert lib.__version__ and "predict_case" in lib.__all__ and "extract_cohort" in lib.__all__
+unresolved = [name for name in lib.__all__ if getattr(lib, name, None) is None]
+assert unresolved == [], unresolved
+import HematomaExpansionLib.cohort as cohort
+assert [name for name in cohort.__all__ if getattr(cohort, name, None) is None] == []
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "HematomaExpansion")}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -13,13 +13,14 @@ import torch
 
 from cohort_fixtures import file_hashes, mask_volume_ml, small_phantom, write_manifest, write_small_case
 from HematomaExpansionLib.cli import main
-from HematomaExpansionLib.cohort.manifest import ExpansionDefinition, assign_split, read_manifest
-from HematomaExpansionLib.cohort.runner import threads_per_worker
+from HematomaExpansionLib.cohort.executor import threads_per_worker
+from HematomaExpansionLib.cohort.labels import ExpansionDefinition, assign_split
+from HematomaExpansionLib.cohort.manifest import read_manifest
 from HematomaExpansionLib.common.errors import InputError
 from HematomaExpansionLib.features.deep_slices import DeepSliceConfig
 from HematomaExpansionLib.features.pipeline import ExtractionConfig
-from HematomaExpansionLib.mrml.cohort_extraction import extract_cohort
-from HematomaExpansionLib.synthetic.phantom import write_segmentation_nrrd
+from HematomaExpansionLib.mrml.cohort_jobs import extract_cohort
+from HematomaExpansionLib.synthetic import write_segmentation_nrrd
 
 RADIOMICS = ("original_shape_VoxelVolume", "original_firstorder_Mean", "original_glcm_Contrast")
 CONFIG = ExtractionConfig(families=("radiomics",), feature_names=RADIOMICS)

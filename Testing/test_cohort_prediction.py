@@ -13,7 +13,7 @@ from HematomaExpansionLib.cli import main
 from HematomaExpansionLib.features.backbone import load_resnet50
 from HematomaExpansionLib.features.pipeline import ExtractionConfig, extract_features
 from HematomaExpansionLib.model.prediction import predict_case
-from HematomaExpansionLib.mrml.cohort_prediction import predict_cohort
+from HematomaExpansionLib.mrml.cohort_jobs import predict_cohort
 from prediction_fixtures import train_test_bundle
 
 NAMES = ["original_shape_Sphericity", "original_firstorder_Mean", "deep_resnet50_mean_0007"]

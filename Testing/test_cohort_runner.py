@@ -11,13 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from HematomaExpansionLib.cohort.runner import (
-    ProgressBar,
-    format_duration,
-    path_sha256,
-    run_cohort,
-    threads_per_worker,
-)
+from HematomaExpansionLib.cohort.cache import path_sha256
+from HematomaExpansionLib.cohort.executor import threads_per_worker
+from HematomaExpansionLib.cohort.progress import ProgressBar, format_duration
+from HematomaExpansionLib.cohort.runner import run_cohort
 from HematomaExpansionLib.common.errors import InputError
 
 CONFIG = {"extractor": "v1"}

@@ -16,8 +16,9 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from HematomaExpansionLib.common.errors import InputError
-from HematomaExpansionLib.imaging.draft import DraftResult, draft_hematoma, intracranial_mask
-from HematomaExpansionLib.synthetic.phantom import HematomaSpec, generate_phantom
+from HematomaExpansionLib.imaging.draft import DraftResult, draft_hematoma
+from HematomaExpansionLib.imaging.intracranial import intracranial_mask
+from HematomaExpansionLib.synthetic import HematomaSpec, generate_phantom
 
 BONE_HU = 300.0
 MIN_DICE = 0.9

@@ -6,6 +6,10 @@ space and the same case can be written axis-permuted, flipped or on a tilted gri
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,11 +20,20 @@ from radiomics import featureextractor
 from HematomaExpansionLib import mrml
 from HematomaExpansionLib.common.errors import InputError
 from HematomaExpansionLib.features.backbone import load_resnet50
+from HematomaExpansionLib.features.families import (
+    DEEP_IDENTITY_KEYS,
+    FAMILIES,
+    FEATURE_FAMILIES,
+    RADIOMICS_IDENTITY_KEYS,
+    extractor_identity,
+    feature_family,
+    identity_keys,
+)
 from HematomaExpansionLib.features.pipeline import ExtractionConfig, extract_features
 from HematomaExpansionLib.features.radiomics import default_params_path
 from HematomaExpansionLib.imaging import geometry
 from HematomaExpansionLib.mrml.logic import HematomaExpansionLogicBase
-from HematomaExpansionLib.synthetic.phantom import HematomaSpec, generate_phantom, write_case
+from HematomaExpansionLib.synthetic import HematomaSpec, generate_phantom, write_case
 
 WEIGHTS = "random:0"
 # Shape, every texture class, the three LoG sigmas and several wavelet bands, not in pyradiomics' order.
@@ -402,3 +415,42 @@ def test_selective_extraction_returns_the_requested_names_and_the_full_values(
             name
         )
     assert selected.provenance["extractor_identity"] == full_on_files.provenance["extractor_identity"]
+
+
+def test_feature_families_are_one_registry():
+    assert FAMILIES == ("radiomics", "deep") == tuple(FEATURE_FAMILIES)
+    assert all(feature_family(name) == "deep" for name in DEEP_NAMES)
+    assert all(feature_family(name) == "radiomics" for name in RADIOMICS_NAMES)
+    assert identity_keys(("deep", "radiomics")) == RADIOMICS_IDENTITY_KEYS + DEEP_IDENTITY_KEYS
+    assert identity_keys(("radiomics",)) == RADIOMICS_IDENTITY_KEYS and identity_keys(()) == ()
+    assert extractor_identity({"backbone_id": "random:0", "other": 1}, ("deep",)) == {
+        **dict.fromkeys(DEEP_IDENTITY_KEYS),
+        "backbone_id": "random:0",
+    }
+    config = ExtractionConfig(
+        families=("deep", "radiomics"), feature_names=(DEEP_NAMES[0], RADIOMICS_NAMES[0])
+    )
+    assert [family.name for family in config.selected_families()] == ["radiomics", "deep"]
+    assert config.names_for(FEATURE_FAMILIES["deep"]) == [DEEP_NAMES[0]]
+    assert ExtractionConfig().names_for(FEATURE_FAMILIES["radiomics"]) is None
+    with pytest.raises(InputError, match="feature families must be among"):
+        ExtractionConfig(families=("clinical",))
+
+
+def test_importing_the_features_package_loads_no_extractor():
+    """The Slicer module imports parts of the Lib before torch and pyradiomics are installed."""
+    script = """
+import sys
+heavy = {"numpy", "SimpleITK", "torch", "radiomics"}
+import HematomaExpansionLib.features as features
+print(sorted(heavy & set(sys.modules)))
+config = features.ExtractionConfig()
+assert config.backbone_weights == features.DEFAULT_WEIGHTS == "imagenet1k_v1"
+print(sorted(heavy & set(sys.modules)))
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(geometry.__file__).parents[2])}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == ["[]", "['SimpleITK', 'numpy']"]

@@ -11,7 +11,7 @@ from vtk.util import numpy_support
 from HematomaExpansionLib import mrml
 from HematomaExpansionLib.common.errors import InputError
 from HematomaExpansionLib.mrml.logic import HematomaExpansionLogicBase
-from HematomaExpansionLib.synthetic.phantom import HematomaSpec, generate_phantom, write_case
+from HematomaExpansionLib.synthetic import HematomaSpec, generate_phantom, write_case
 
 SPEC = HematomaSpec(volume_ml=30.0, offset_mm=(-20.0, 5.0, 10.0))
 

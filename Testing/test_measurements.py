@@ -9,7 +9,7 @@ import SimpleITK as sitk
 from HematomaExpansionLib.common.errors import InputError
 from HematomaExpansionLib.imaging.geometry import canonical_axial
 from HematomaExpansionLib.imaging.measurements import axial_diameters, measure_hematoma
-from HematomaExpansionLib.synthetic.phantom import HematomaSpec, generate_phantom
+from HematomaExpansionLib.synthetic import HematomaSpec, generate_phantom
 
 # Analytic mode: a plain ellipsoid with semi-axes in the ratio 1 : 1.3 : 0.9 (L, P, S).
 SPEC = HematomaSpec(volume_ml=30.0, offset_mm=(24.0, 0.0, 20.0))

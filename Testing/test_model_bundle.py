@@ -20,10 +20,10 @@ from HematomaExpansionLib.model.bundle import (
     CARD_FILE,
     SCHEMA_VERSION,
     load_bundle,
-    save_bundle,
 )
-from HematomaExpansionLib.model.lasso_svm import FittedModel, fit_model
-from training_fixtures import FAST_CONFIG, fitted_synthetic, split_arrays
+from HematomaExpansionLib.model.bundle_writer import save_bundle
+from HematomaExpansionLib.model.lasso_svm import LassoSVM, fit_model
+from training_fixtures import FAST_CONFIG, split_arrays
 
 RADIOMICS_IDENTITY = {
     "pyradiomics_version": "3.1.4",
@@ -53,8 +53,8 @@ class MarkerPayload:
 
 
 @pytest.fixture(scope="module")
-def bundle_dir(tmp_path_factory) -> Path:
-    _, model = fitted_synthetic()
+def bundle_dir(tmp_path_factory, fitted_synthetic) -> Path:
+    _, model = fitted_synthetic
     folder = tmp_path_factory.mktemp("bundle") / "radiomics-test"
     extra = {"extractor": RADIOMICS_IDENTITY, "metrics": {"auc_test": 0.9}, "training_cohort": {"site": "A"}}
     save_bundle(model, folder, "radiomics-test", extra)
@@ -62,7 +62,7 @@ def bundle_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def deep_model() -> FittedModel:
+def deep_model() -> LassoSVM:
     rng = np.random.default_rng(4)
     x = rng.standard_normal((120, 6))
     y = (rng.random(120) < 1 / (1 + np.exp(-2 * x[:, 0]))).astype(int)
@@ -87,15 +87,15 @@ def replace_npz(folder: Path, data: bytes, update_card: bool) -> None:
         (folder / CARD_FILE).write_text(json.dumps(card))
 
 
-def test_numpy_prediction_equals_the_fitted_pipeline(bundle_dir):
-    cohort, model = fitted_synthetic()
+def test_numpy_prediction_equals_the_fitted_pipeline(bundle_dir, fitted_synthetic):
+    cohort, model = fitted_synthetic
     bundle = load_bundle(bundle_dir)
     x_test, _ = split_arrays(cohort, "test")
     rng = np.random.default_rng(0)
     rows = x_test[rng.integers(0, len(x_test), 1000)]
     rows = rows * rng.normal(1.0, 0.5, rows.shape) + rng.normal(0.0, 1.0, rows.shape)
     columns = [model.feature_names.index(name) for name in bundle.input_features]
-    expected = model.predict_proba(rows)
+    expected = model.predict_proba(rows)[:, 1]
     assert np.max(np.abs(bundle.predict_proba(rows[:, columns]) - expected)) <= 1e-9
     assert len(np.unique(np.round(expected, 3))) > 50  # the rows span many probabilities
 
@@ -103,17 +103,17 @@ def test_numpy_prediction_equals_the_fitted_pipeline(bundle_dir):
     assert bundle.predict_proba(case) == pytest.approx(expected[:1], abs=1e-9)
 
 
-def test_bundle_records_the_fitted_model(bundle_dir):
-    _, model = fitted_synthetic()
+def test_bundle_records_the_fitted_model(bundle_dir, fitted_synthetic):
+    _, model = fitted_synthetic
     bundle = load_bundle(bundle_dir)
     card = bundle.card
     assert card["schema_version"] == SCHEMA_VERSION
     assert bundle.model_id == "radiomics-test" and bundle.kind == "radiomics"
-    assert bundle.input_features == model.selected_features
+    assert bundle.input_features == model.selected_features_
     assert card["training_features"] == model.feature_names
     assert bundle.threshold == model.threshold_
     assert card["svm"]["C"] == model.svm_params_["C"]
-    assert card["training_cohort"] == {"n": model.n_train, "n_positive": model.n_positive, "site": "A"}
+    assert card["training_cohort"] == {"n": model.n_train_, "n_positive": model.n_positive_, "site": "A"}
     assert card["metrics"] == {"auc_test": 0.9}
     assert card["training_config"] == FAST_CONFIG.as_dict()
     assert len(card["calibration"]["folds"]) == FAST_CONFIG.calibration_folds
@@ -124,13 +124,13 @@ def test_bundle_records_the_fitted_model(bundle_dir):
     assert card["model_npz_sha256"] == hashlib.sha256((bundle_dir / ARRAYS_FILE).read_bytes()).hexdigest()
 
 
-def test_explain_and_category(bundle_dir):
-    cohort, model = fitted_synthetic()
+def test_explain_and_category(bundle_dir, fitted_synthetic):
+    cohort, model = fitted_synthetic
     bundle = load_bundle(bundle_dir)
     x_test, _ = split_arrays(cohort, "test")
     case = dict(zip(model.feature_names, x_test[0], strict=True))
     rows = bundle.explain(case)
-    assert [r.name for r in rows] == model.selected_features
+    assert [r.name for r in rows] == model.selected_features_
     for row, weight in zip(rows, model.lasso_weights_, strict=True):
         column = model.feature_names.index(row.name)
         train_values = split_arrays(cohort, "train")[0][:, column]
@@ -235,7 +235,7 @@ def test_extractor_identity_is_checked_for_the_model_kind(bundle_dir, deep_model
     with pytest.raises(ModelError, match="backbone_fingerprint"):
         deep.check_extractor({**DEEP_IDENTITY, "backbone_fingerprint": "ffff0000"})
     assert deep.predict_proba(np.zeros((3, len(deep.input_features)))) == pytest.approx(
-        deep_model.predict_proba(np.zeros((3, 6))), abs=1e-9
+        deep_model.predict_proba(np.zeros((3, 6)))[:, 1], abs=1e-9
     )
 
 
@@ -259,6 +259,21 @@ def test_loading_and_predicting_need_neither_scikit_learn_nor_scipy(bundle_dir):
         f"bundle = load_bundle({str(bundle_dir)!r})\n"
         "bundle.predict_proba(dict.fromkeys(bundle.input_features, 0.0))\n"
         "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))\n"
+    )
+    package_root = Path(__file__).resolve().parents[1] / "HematomaExpansion"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=package_root, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_importing_the_model_package_needs_neither_scikit_learn_nor_scipy_nor_torch():
+    code = (
+        "import sys\n"
+        "import HematomaExpansionLib.model as model\n"
+        "assert model.load_model and model.TrainingConfig and model.save_bundle\n"
+        "print(sorted(m for m in ('sklearn', 'scipy', 'torch') if m in sys.modules))\n"
+        "assert model.LassoSVM.__module__ == 'HematomaExpansionLib.model.lasso_svm'\n"
     )
     package_root = Path(__file__).resolve().parents[1] / "HematomaExpansion"
     result = subprocess.run(

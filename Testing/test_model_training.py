@@ -13,16 +13,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from HematomaExpansionLib import evaluation
 from HematomaExpansionLib.cli import main
+from HematomaExpansionLib.cohort.feature_table import PROVENANCE_FILE
 from HematomaExpansionLib.common.errors import InputError, ModelError
-from HematomaExpansionLib.evaluation import metrics as statistics
-from HematomaExpansionLib.evaluation.train_evaluate import (
-    PROVENANCE_FILE,
-    evaluate_models,
-    read_feature_table,
-    train_models,
-    training_sets,
-)
+from HematomaExpansionLib.evaluation import evaluate_models, read_feature_table, train_models, training_sets
 from HematomaExpansionLib.features.radiomics import default_params_path
 from HematomaExpansionLib.model.bundle import ARRAYS_FILE, load_bundle
 from HematomaExpansionLib.model.registry import available_models
@@ -30,7 +25,6 @@ from model_training_fixtures import (
     RADIOMICS_COLUMNS,
     TINY_CONFIG,
     params_sha256,
-    shared_run,
     synthetic_rows,
     train_table,
     write_table,
@@ -40,8 +34,8 @@ KINDS = ("radiomics", "deep", "fused")
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return shared_run(tmp_path_factory)
+def run(training_run):
+    return training_run
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -90,13 +84,13 @@ def test_three_bundles_predict_like_the_fitted_pipelines_on_the_test_rows(run):
         bundle, fitted = load_bundle(folder), result.fitted[kind]
         x_all, y_test, ids = table_arrays(table_path, fitted.feature_names, "test")
         x_sel, _, _ = table_arrays(table_path, bundle.input_features, "test")
-        assert fitted.n_train == sum(r["split"] == "train" for r in read_rows(table_path))
+        assert fitted.n_train_ == sum(r["split"] == "train" for r in read_rows(table_path))
         np.testing.assert_allclose(
-            bundle.predict_proba(x_sel), fitted.predict_proba(x_all), rtol=0, atol=1e-9
+            bundle.predict_proba(x_sel), fitted.predict_proba(x_all)[:, 1], rtol=0, atol=1e-9
         )
         y, written, written_ids = predictions(result.paths["report"].parent, "test")
         assert written_ids == ids and np.array_equal(y, y_test)
-        np.testing.assert_allclose(written[kind], fitted.predict_proba(x_all), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(written[kind], fitted.predict_proba(x_all)[:, 1], rtol=0, atol=1e-9)
         assert result.metrics["models"][kind]["bundle_max_abs_difference"] <= 1e-9
         families = {n.startswith("deep_") for n in fitted.feature_names}
         assert families == {"radiomics": {False}, "deep": {True}, "fused": {False, True}}[kind]
@@ -139,7 +133,7 @@ def test_metrics_equal_statistics_recomputed_from_the_predictions(run):
         for kind in KINDS:
             p, m = probs[kind], metrics["models"][kind]["sets"][set_name]
             threshold = load_bundle(result.bundles[kind]).threshold
-            reference = statistics.delong_ci(y, p)
+            reference = evaluation.delong_ci(y, p)
             assert m["auc"]["auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
             assert (m["auc"]["ci_low"], m["auc"]["ci_high"]) == pytest.approx(
                 (reference.ci_low, reference.ci_high)
@@ -150,7 +144,7 @@ def test_metrics_equal_statistics_recomputed_from_the_predictions(run):
             assert (sensitivity["numerator"], sensitivity["denominator"]) == (tp, int(y.sum()))
             assert m["threshold_metrics"]["specificity"]["value"] == pytest.approx(tn / int((y == 0).sum()))
             assert m["threshold_metrics"]["accuracy"]["value"] == pytest.approx((tp + tn) / len(y))
-            low, high = statistics.wilson_interval(tp, int(y.sum()))
+            low, high = evaluation.wilson_interval(tp, int(y.sum()))
             assert (sensitivity["low"], sensitivity["high"]) == pytest.approx((low, high))
             assert m["calibration"]["brier"] == pytest.approx(np.mean((p - y) ** 2))
             curve = metrics["decision_curves"][set_name]
@@ -174,7 +168,7 @@ def test_delong_comparisons_pair_the_same_cases(run):
         pairs = [(c["model_a"], c["model_b"]) for c in comparisons]
         assert pairs == [("fused", "radiomics"), ("fused", "deep"), ("deep", "radiomics")]
         for c in comparisons:
-            reference = statistics.delong_test(
+            reference = evaluation.delong_test(
                 y, probs[c["model_a"]], probs[c["model_b"]], alternative="greater"
             )
             assert c["n"] == len(y) and c["n_positive"] == int(y.sum())

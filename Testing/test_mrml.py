@@ -8,7 +8,7 @@ import SimpleITK as sitk
 
 from HematomaExpansionLib import mrml
 from HematomaExpansionLib.common.errors import InputError
-from HematomaExpansionLib.mrml import nodes as mrml_nodes
+from HematomaExpansionLib.mrml.volumes import matrix_to_vtk
 
 
 def _rotation_about_lr(angle_deg: float) -> np.ndarray:
@@ -74,7 +74,7 @@ def test_linear_parent_transform_is_applied(runtime):
     transform = runtime.scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
     matrix = np.eye(4)
     matrix[:3, 3] = [10.0, -5.0, 2.5]  # RAS translation
-    transform.SetMatrixTransformToParent(mrml_nodes._to_vtk(matrix))
+    transform.SetMatrixTransformToParent(matrix_to_vtk(matrix))
     node.SetAndObserveTransformNodeID(transform.GetID())
     moved = mrml.volume_to_sitk(node)
     np.testing.assert_allclose(

@@ -10,9 +10,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MODULE_DIR = ROOT / "HematomaExpansion"
 LIB_DIR = MODULE_DIR / "HematomaExpansionLib"
-# The only modules allowed to import Slicer/VTK: the MRML adapter subpackage (runtime, nodes, the
-# node-level logic, self-test scenarios, cohort jobs) and the command line that loads files into a scene.
-MRML_LAYER = {"mrml", "cli", "__main__"}
+# The only package allowed to import Slicer/VTK: the MRML adapter (runtime, volumes, loading, segments,
+# tables, the node-level logic, self-test scenarios, cohort jobs). The command line reaches the scene
+# only through it (and the module file HematomaExpansion.py lies outside the Lib).
+MRML_LAYER = {"mrml"}
 FORBIDDEN = ("slicer", "vtk", "vtkmodules", "qt", "ctk")
 
 

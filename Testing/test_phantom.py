@@ -8,15 +8,15 @@ import SimpleITK as sitk
 
 from HematomaExpansionLib.common.errors import InputError
 from HematomaExpansionLib.imaging import geometry
-from HematomaExpansionLib.synthetic.phantom import (
-    CSF_HU,
-    HEMATOMA_SEGMENT_NAME,
+from HematomaExpansionLib.imaging.segment_terms import HEMATOMA_SEGMENT_NAME
+from HematomaExpansionLib.synthetic import (
     PRESETS,
     HematomaSpec,
     generate_phantom,
     write_case,
     write_segmentation_nrrd,
 )
+from HematomaExpansionLib.synthetic.anatomy import CSF_HU
 
 OFFSET_MM = (24.0, 0.0, 20.0)  # left hemisphere, above the basal ganglia
 

@@ -18,18 +18,18 @@ from scipy import integrate, stats
 from scipy.special import expit
 
 from HematomaExpansionLib import cli
-from HematomaExpansionLib.cohort.manifest import ExpansionDefinition, read_manifest
+from HematomaExpansionLib.cohort.labels import ExpansionDefinition
+from HematomaExpansionLib.cohort.manifest import read_manifest
 from HematomaExpansionLib.common.errors import InputError
-from HematomaExpansionLib.evaluation.metrics import auc
-from HematomaExpansionLib.synthetic.phantom import HematomaSpec
-from HematomaExpansionLib.synthetic.phantom_cohort import (
+from HematomaExpansionLib.evaluation.roc import auc
+from HematomaExpansionLib.synthetic import HematomaSpec
+from HematomaExpansionLib.synthetic.ground_truth import (
     GROUND_TRUTH,
-    MANIFEST_COLUMNS,
     followup_volume_ml,
-    generate_cohort,
     plan_cohort,
     sample_parameters,
 )
+from HematomaExpansionLib.synthetic.phantom_cohort import MANIFEST_COLUMNS, generate_cohort
 
 N_DRAWS = 20_000
 REFERENCE = HematomaSpec(

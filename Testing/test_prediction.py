@@ -17,7 +17,7 @@ from HematomaExpansionLib.model.bundle import load_bundle
 from HematomaExpansionLib.model.prediction import extraction_config_for, predict_case
 from HematomaExpansionLib.mrml.logic import HematomaExpansionLogicBase
 from HematomaExpansionLib.reports.case_report import render_case_report
-from HematomaExpansionLib.synthetic.phantom import HematomaSpec, generate_phantom, write_case
+from HematomaExpansionLib.synthetic import HematomaSpec, generate_phantom, write_case
 from prediction_fixtures import train_test_bundle
 
 RADIOMICS_NAMES = [
@@ -80,7 +80,7 @@ def test_prediction_equals_the_fitted_pipeline_and_computes_only_model_features(
     result = predict_case(phantom.ct, phantom.mask, bundle, backbone=backbone, device="cpu")
     assert set(result.extraction.feature_set.features) == set(bundle.input_features)
     row = np.array([[case_features.features[n] for n in NAMES]])
-    assert result.probability == pytest.approx(float(fitted.predict_proba(row)[0]), abs=1e-9)
+    assert result.probability == pytest.approx(float(fitted.predict_proba(row)[0, 1]), abs=1e-9)
     assert 0.0 <= result.probability <= 1.0
     assert result.category == ("high" if result.probability >= bundle.threshold else "low")
     assert [e.name for e in result.explanations] == bundle.input_features

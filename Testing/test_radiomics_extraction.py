@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 
 import numpy as np
@@ -12,11 +13,13 @@ import SimpleITK as sitk
 from radiomics import featureextractor, imageoperations
 
 from HematomaExpansionLib.common.errors import InputError
+from HematomaExpansionLib.common.hashing import sha256_file
 from HematomaExpansionLib.features.radiomics import (
+    RADIOMICS_GRID,
     available_feature_names,
     default_params_path,
     extract_radiomics,
-    params_sha256,
+    radiomics_identity,
 )
 
 # Names spanning shape, every texture class, the three LoG sigmas and several wavelet bands,
@@ -155,7 +158,19 @@ def test_provenance_identifies_extractor(full, clinical_like):
     path = default_params_path()
     assert path.name == provenance["radiomics_params_file"]
     assert provenance["radiomics_params_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert params_sha256(path) == provenance["radiomics_params_sha256"]
+    assert sha256_file(path) == provenance["radiomics_params_sha256"]
+    assert radiomics_identity(sha256_file(path)) == {
+        "pyradiomics_version": radiomics.__version__,
+        "radiomics_params_sha256": provenance["radiomics_params_sha256"],
+        "radiomics_grid": RADIOMICS_GRID,
+    }
+    assert list(provenance)[:5] == [
+        "pyradiomics_version",
+        "radiomics_params_file",
+        "radiomics_params_sha256",
+        "radiomics_grid",
+        "radiomics_settings",
+    ]
     assert provenance["pyradiomics_version"] == radiomics.__version__
     assert provenance["radiomics_settings"]["binWidth"] == 25
     assert provenance["radiomics_settings"]["resampledPixelSpacing"] == [1.0, 1.0, 1.0]
@@ -359,3 +374,28 @@ def test_any_nonzero_mask_value_is_hematoma(clinical_like, reference):
     features = extract_radiomics(ct, sitk.Cast(mask * 7, sitk.sitkInt16), feature_names=names).features
     for name in names:
         assert_close(features[name], reference[name])
+
+
+def test_pyradiomics_logs_only_warnings_while_extracting_and_its_level_is_restored(clinical_like):
+    """Importing or calling the extraction leaves the application's logging as it was."""
+    ct, mask = clinical_like
+    radiomics_logger = logging.getLogger("radiomics")
+    before = radiomics_logger.level
+    seen: list[logging.LogRecord] = []
+    recorder = logging.Handler(logging.DEBUG)
+    recorder.emit = seen.append
+    radiomics_logger.addHandler(recorder)
+    radiomics_logger.setLevel(logging.DEBUG)
+    try:
+        extract_radiomics(ct, mask, feature_names=["original_firstorder_Mean"])
+        while_extracting, level_after = (
+            [r for r in seen if r.levelno < logging.WARNING],
+            radiomics_logger.level,
+        )
+        seen.clear()
+        imageoperations.resampleImage(ct, mask, resampledPixelSpacing=[1, 1, 1], interpolator=sitk.sitkLinear)
+    finally:
+        radiomics_logger.removeHandler(recorder)
+        radiomics_logger.setLevel(before)
+    assert while_extracting == [] and level_after == logging.DEBUG
+    assert seen, "pyradiomics called directly logs its steps below WARNING"

@@ -12,15 +12,14 @@ import numpy as np
 import pytest
 
 from HematomaExpansionLib.model.bundle import load_bundle
-from HematomaExpansionLib.reports.training_report import (
-    FIGURES_DIR,
+from HematomaExpansionLib.reports.training_figures import (
     calibration_figure,
     decision_curve_figure,
     lasso_figure,
     roc_figure,
     weights_figure,
 )
-from model_training_fixtures import shared_run
+from HematomaExpansionLib.reports.training_report import FIGURES_DIR
 
 KINDS = ("radiomics", "deep", "fused")
 SECTIONS = (
@@ -89,8 +88,8 @@ class ReportParser(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return shared_run(tmp_path_factory)
+def run(training_run):
+    return training_run
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +241,7 @@ def test_calibration_lasso_and_weight_figures(run):
 
 
 def test_evaluation_report_has_one_set(run, tmp_path):
-    from HematomaExpansionLib.evaluation.train_evaluate import evaluate_models, read_feature_table
+    from HematomaExpansionLib.evaluation import evaluate_models, read_feature_table
 
     table_path, result = run
     evaluation = evaluate_models([result.bundles["fused"]], read_feature_table(table_path), tmp_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -19,6 +21,7 @@ from HematomaExpansionLib.features.deep_slices import (
     sample_axial_slices,
     slice_positions_mm,
 )
+from HematomaExpansionLib.features.families import DEEP_IDENTITY_KEYS
 from HematomaExpansionLib.imaging.geometry import largest_axial_cross_section
 
 
@@ -231,3 +234,27 @@ def test_config_validation_and_provenance_dict():
     for bad in ({"aggregation": "max"}, {"window_width_hu": 0}, {"margin_mm": -1}, {"offsets_mm": ()}):
         with pytest.raises(InputError):
             DeepSliceConfig(**bad)
+
+
+def test_settings_to_provenance_and_back():
+    """The deep settings as provenance records them (after a JSON round trip) give the same settings."""
+    config = DeepSliceConfig(
+        offsets_mm=[-1, 0, 1],
+        margin_mm=3,
+        window_level_hu=50,
+        size_px=64,
+        blank_outside=True,
+        aggregation="concat",
+    )
+    provenance = config.to_provenance()
+    assert provenance == {
+        "slice_offsets_mm": [-1.0, 0.0, 1.0],
+        "window": {"level_hu": 50, "width_hu": 80.0},
+        "crop_margin_mm": 3,
+        "deep_aggregation": "concat",
+        "deep_size_px": 64,
+        "deep_blank_outside": True,
+    }
+    assert list(provenance) == [key for key in DEEP_IDENTITY_KEYS if key in provenance]
+    assert DeepSliceConfig.from_provenance(json.loads(json.dumps(provenance))) == config
+    assert DeepSliceConfig.from_provenance(DeepSliceConfig().to_provenance()) == DeepSliceConfig()

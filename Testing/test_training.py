@@ -13,28 +13,24 @@ from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from HematomaExpansionLib.common.errors import InputError
-from HematomaExpansionLib.model.lasso_svm import (
-    FittedModel,
-    TrainingConfig,
-    features_for_kind,
-    fit_model,
-    fit_on_split,
-    lasso_path,
-)
-from training_fixtures import FAST_CONFIG, fitted_synthetic, split_arrays, synthetic_cohort
+from HematomaExpansionLib.model.config import TrainingConfig
+from HematomaExpansionLib.model.kinds import features_for_kind
+from HematomaExpansionLib.model.lasso import lasso_path
+from HematomaExpansionLib.model.lasso_svm import LassoSVM, fit_model, fit_on_split
+from training_fixtures import FAST_CONFIG, split_arrays, synthetic_cohort
 
 # A cheaper configuration for the small problems below.
 SMALL_CONFIG = dataclasses.replace(FAST_CONFIG, lasso_folds=5, n_lambdas=15, svm_folds=3, calibration_folds=3)
 
 
-def fitted_parameters(model: FittedModel) -> dict[str, object]:
+def fitted_parameters(model: LassoSVM) -> dict[str, object]:
     """Every number and name a fit produces, for exact comparison."""
     params: dict[str, object] = {
-        "features": (model.constant_features, model.filtered_features, model.pruned_features),
-        "selected": model.selected_features,
+        "features": (model.constant_features_, model.filtered_features_, model.pruned_features_),
+        "selected": model.selected_features_,
         "mean": model.scaler_.mean_,
         "scale": model.scaler_.scale_,
-        "p": model.univariate_p,
+        "p": model.univariate_p_,
         "lambdas": model.path_.lambdas,
         "coefs": model.path_.coefs,
         "intercepts": model.path_.intercepts,
@@ -56,7 +52,7 @@ def fitted_parameters(model: FittedModel) -> dict[str, object]:
     return params
 
 
-def assert_same_parameters(a: FittedModel, b: FittedModel) -> None:
+def assert_same_parameters(a: LassoSVM, b: LassoSVM) -> None:
     pa, pb = fitted_parameters(a), fitted_parameters(b)
     assert pa.keys() == pb.keys()
     for key in pa:
@@ -68,7 +64,7 @@ def assert_same_parameters(a: FittedModel, b: FittedModel) -> None:
             assert np.array_equal(np.asarray(left, dtype=object), np.asarray(right, dtype=object)), key
 
 
-def parameters_differ(a: FittedModel, b: FittedModel) -> bool:
+def parameters_differ(a: LassoSVM, b: LassoSVM) -> bool:
     try:
         assert_same_parameters(a, b)
     except AssertionError:
@@ -84,27 +80,27 @@ def small_problem(seed: int = 3, n: int = 120, p: int = 12) -> tuple[np.ndarray,
     return x, y, [f"original_firstorder_F{j}" for j in range(p)]
 
 
-def test_lasso_selects_the_informative_subset():
-    cohort, model = fitted_synthetic()
-    selected, informative = set(model.selected_features), set(cohort.informative)
+def test_lasso_selects_the_informative_subset(fitted_synthetic):
+    cohort, model = fitted_synthetic
+    selected, informative = set(model.selected_features_), set(cohort.informative)
     precision = len(selected & informative) / len(selected)
     recall = len(selected & informative) / len(informative)
-    assert precision >= 0.8, model.selected_features
-    assert recall >= 0.8, model.selected_features
-    assert model.lasso_weights_.shape == (len(model.selected_features),)
+    assert precision >= 0.8, model.selected_features_
+    assert recall >= 0.8, model.selected_features_
+    assert model.lasso_weights_.shape == (len(model.selected_features_),)
     assert np.all(model.lasso_weights_ != 0)
 
 
-def test_test_auc_is_close_to_the_auc_of_the_true_probabilities():
-    cohort, model = fitted_synthetic()
+def test_test_auc_is_close_to_the_auc_of_the_true_probabilities(fitted_synthetic):
+    cohort, model = fitted_synthetic
     x_test, y_test = split_arrays(cohort, "test")
     true_auc = roc_auc_score(y_test, cohort.true_probability[cohort.table["split"] == "test"])
-    model_auc = roc_auc_score(y_test, model.predict_proba(x_test))
+    model_auc = roc_auc_score(y_test, model.predict_proba(x_test)[:, 1])
     assert abs(model_auc - true_auc) <= 0.05, (model_auc, true_auc)
 
 
-def test_test_rows_never_reach_the_fit():
-    cohort, model = fitted_synthetic()
+def test_test_rows_never_reach_the_fit(fitted_synthetic):
+    cohort, model = fitted_synthetic
     table = dict(cohort.table)
     test = table["split"] == "test"
     rng = np.random.default_rng(11)
@@ -121,7 +117,7 @@ def test_test_rows_never_reach_the_fit():
 
 
 @pytest.fixture(scope="module")
-def small_model() -> FittedModel:
+def small_model() -> LassoSVM:
     x, y, names = small_problem()
     return fit_model(x, y, names, "radiomics", SMALL_CONFIG)
 
@@ -137,9 +133,36 @@ def test_same_data_and_seed_give_identical_models_and_another_seed_differs(small
     assert parameters_differ(first, other)
 
 
-def test_threshold_maximises_youden_j_on_the_out_of_fold_probabilities():
-    _, model = fitted_synthetic()
-    _, y = split_arrays(fitted_synthetic()[0], "train")
+def test_the_model_is_a_scikit_learn_classifier(small_model):
+    """Parameters only in ``__init__``, fitted attributes end in ``_``, probability columns follow ``classes_``."""
+    x, y, names = small_problem()
+    estimator = LassoSVM("radiomics", names, SMALL_CONFIG)
+    expected = {"kind": "radiomics", "feature_names": names, "config": SMALL_CONFIG, "oof_threshold": True}
+    assert estimator.get_params() == expected
+    assert clone(estimator).get_params() == expected
+    assert not [name for name in vars(estimator) if name.endswith("_")]
+    assert [name for name in vars(small_model) if not name.endswith("_")] == list(expected)
+    assert list(small_model.classes_) == [0, 1] and small_model.n_features_in_ == len(names)
+    proba = small_model.predict_proba(x)
+    assert proba.shape == (len(y), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    assert np.array_equal(small_model.predict(x), (proba[:, 1] >= small_model.threshold_).astype(int))
+
+
+def test_out_of_fold_probabilities_are_those_of_refits_on_the_other_outer_folds(small_model):
+    x, y, names = small_problem()
+    folds = StratifiedKFold(SMALL_CONFIG.svm_folds, shuffle=True, random_state=SMALL_CONFIG.seed)
+    for train, held_out in folds.split(x, y):
+        refit = LassoSVM("radiomics", names, SMALL_CONFIG, oof_threshold=False).fit(x[train], y[train])
+        assert not hasattr(refit, "threshold_")
+        np.testing.assert_array_equal(
+            small_model.oof_proba_[held_out], refit.predict_proba(x[held_out])[:, 1]
+        )
+
+
+def test_threshold_maximises_youden_j_on_the_out_of_fold_probabilities(fitted_synthetic):
+    _, model = fitted_synthetic
+    _, y = split_arrays(fitted_synthetic[0], "train")
     oof = model.oof_proba_
 
     def j(cut: float) -> float:
@@ -255,26 +278,26 @@ def test_constant_features_are_dropped_and_correlated_ones_pruned_by_univariate_
     model = fit_model(x, y, names, "radiomics", config)
     assert model.lambda_index_ == model.path_.index_min
 
-    assert model.constant_features == ["original_firstorder_Constant"]
-    assert "original_firstorder_Constant" not in model.kept_features
+    assert model.constant_features_ == ["original_firstorder_Constant"]
+    assert "original_firstorder_Constant" not in model.kept_features_
     p0 = mannwhitneyu(x[y == 1, 0], x[y == 0, 0]).pvalue
     p_twin = mannwhitneyu(x[y == 1, -2], x[y == 0, -2]).pvalue
     weaker = names[0] if p0 > p_twin else "original_firstorder_Twin"
-    assert model.pruned_features == [weaker]
-    assert weaker not in model.candidate_features
-    assert any("constant" in w for w in model.warnings)
+    assert model.pruned_features_ == [weaker]
+    assert weaker not in model.candidate_features_
+    assert any("constant" in w for w in model.warnings_)
 
 
-def test_univariate_filter_keeps_exactly_the_features_with_p_below_alpha():
-    _, model = fitted_synthetic()
-    cohort = fitted_synthetic()[0]
+def test_univariate_filter_keeps_exactly_the_features_with_p_below_alpha(fitted_synthetic):
+    _, model = fitted_synthetic
+    cohort = fitted_synthetic[0]
     x, y = split_arrays(cohort, "train")
     p = mannwhitneyu(x[y == 1], x[y == 0], axis=0).pvalue
     expected_filtered = [n for n, pv in zip(cohort.feature_names, p, strict=True) if pv >= 0.05]
-    assert model.filtered_features == expected_filtered
-    assert np.allclose(model.univariate_p, p, rtol=1e-10)
+    assert model.filtered_features_ == expected_filtered
+    assert np.allclose(model.univariate_p_, p, rtol=1e-10)
     survivors = set(cohort.feature_names) - set(expected_filtered)
-    assert set(model.candidate_features) | set(model.pruned_features) == survivors
+    assert set(model.candidate_features_) | set(model.pruned_features_) == survivors
 
 
 def test_falls_back_to_the_first_features_on_the_path_when_nothing_is_selected():
@@ -288,8 +311,8 @@ def test_falls_back_to_the_first_features_on_the_path_when_nothing_is_selected()
     first = int(np.flatnonzero(np.any(model.path_.coefs != 0, axis=1))[0])
     coefs = model.path_.coefs[first]
     assert model.lambda_index_ == first
-    assert model.selected_features == [model.candidate_features[int(np.argmax(np.abs(coefs)))]]
-    assert any("fell back" in w for w in model.warnings)
+    assert model.selected_features_ == [model.candidate_features_[int(np.argmax(np.abs(coefs)))]]
+    assert any("fell back" in w for w in model.warnings_)
 
 
 def test_features_for_kind_and_kind_checks():

@@ -22,7 +22,10 @@ def test_the_check_sees_the_panel():
     widgets = read_ui(UI)
     assert widgets["applyButton"].widget_class == "QPushButton"
     assert ("applyButton", "enabled") in ui_accesses(MODULE)
-    assert parameter_fields(MODULE)["inputVolume"] == "vtkMRMLScalarVolumeNode"
+    fields = parameter_fields(MODULE)
+    assert fields["inputVolume"] == "vtkMRMLScalarVolumeNode"
+    assert fields["draftMinimumHu"] == "float"  # Annotated[float, WithinRange(...)] through an alias
+    assert fields["addedModelFolders"] == "list[str]" and fields["resultWarnings"] == "list[str]"
     bound = {w.parameter_name for w in widgets.values() if w.parameter_name}
     assert {"inputVolume", "segmentationNode", "onsetWithin6h", "draftMinimumHu"} <= bound
 

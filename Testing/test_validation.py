@@ -7,8 +7,8 @@ import pytest
 import SimpleITK as sitk
 
 from HematomaExpansionLib.common.errors import InputError
-from HematomaExpansionLib.imaging.checks import check_min_roi, validate_ct, validate_mask
-from HematomaExpansionLib.synthetic.phantom import HematomaSpec, generate_phantom
+from HematomaExpansionLib.imaging.checks import validate_ct, validate_mask
+from HematomaExpansionLib.synthetic import HematomaSpec, generate_phantom
 
 SPACING = (0.5, 0.5, 2.0)
 ORIGIN = (-12.0, 30.0, 40.0)
@@ -60,7 +60,6 @@ def test_valid_ct_and_mask_pass():
     ct = image(head_ct())
     validate_ct(ct, "head.nrrd")
     validate_mask(image(hematoma()), ct, "hematoma.seg.nrrd", "head.nrrd")
-    check_min_roi(image(hematoma()), 20, "hematoma.seg.nrrd")
 
 
 def test_phantom_ct_passes():
@@ -167,20 +166,3 @@ def test_multi_label_and_air_masks_are_rejected():
     assert_rejected(
         lambda: validate_mask(air, ct, "flipped.nrrd", "ct"), [air, ct], "flipped.nrrd", "outside the head"
     )
-
-
-def test_minimum_roi_for_radiomics():
-    single = np.zeros((8, 40, 40), dtype=np.uint8)
-    single[4, 20, 20] = 1
-    one = image(single)
-    assert_rejected(lambda: check_min_roi(one, 1, "dot.nrrd"), [one], "dot.nrrd", "1 voxels")
-    line = np.zeros((8, 40, 40), dtype=np.uint8)
-    line[4, 20, 10:30] = 1
-    thin = image(line)
-    assert_rejected(lambda: check_min_roi(thin, 5, "line.nrrd"), [thin], "line.nrrd", "only 1 of 3 axes")
-    plane = np.zeros((8, 40, 40), dtype=np.uint8)
-    plane[4, 15:25, 15:25] = 1
-    flat = image(plane)
-    check_min_roi(flat, 50, "plane.nrrd")  # two axes are enough by default, as in pyradiomics
-    assert_rejected(lambda: check_min_roi(flat, 50, "plane.nrrd", min_dimensions=3), [flat], "only 2 of 3")
-    assert_rejected(lambda: check_min_roi(flat, 101, "plane.nrrd"), [flat], "plane.nrrd", "at least 101")

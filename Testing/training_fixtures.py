@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from HematomaExpansionLib.model.lasso_svm import FittedModel, TrainingConfig, fit_on_split
+from HematomaExpansionLib.model.config import TrainingConfig
 
 # Small grids keep the tests fast; the pipeline is the same as with the defaults.
 FAST_CONFIG = TrainingConfig(
@@ -71,10 +70,3 @@ def split_arrays(cohort: SyntheticCohort, rows: str = "train") -> tuple[np.ndarr
     mask = cohort.table["split"] == rows
     x = np.column_stack([cohort.table[name][mask] for name in cohort.feature_names])
     return x, cohort.table["label"][mask]
-
-
-@functools.cache
-def fitted_synthetic() -> tuple[SyntheticCohort, FittedModel]:
-    """The default synthetic cohort and a radiomics model fitted on its training split (shared)."""
-    cohort = synthetic_cohort()
-    return cohort, fit_on_split(cohort.table, cohort.feature_names, "radiomics", FAST_CONFIG)

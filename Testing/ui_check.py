@@ -171,15 +171,34 @@ def ui_accesses(module_path: Path) -> set[tuple[str, str | None]]:
     return accesses
 
 
+def _field_type(annotation: ast.expr, aliases: dict[str, ast.expr]) -> str:
+    """The type a field holds: module-level aliases resolved, ``Annotated[T, ...]`` unwrapped to T."""
+    if isinstance(annotation, ast.Name) and annotation.id in aliases:
+        return _field_type(aliases[annotation.id], aliases)
+    if (
+        isinstance(annotation, ast.Subscript)
+        and isinstance(annotation.value, ast.Name)
+        and annotation.value.id == "Annotated"
+        and isinstance(annotation.slice, ast.Tuple)
+    ):
+        return _field_type(annotation.slice.elts[0], aliases)
+    return ast.unparse(annotation)
+
+
 def parameter_fields(module_path: Path) -> dict[str, str]:
-    """Field name -> annotation text of the @parameterNodeWrapper class in the module."""
+    """Field name -> type text of the @parameterNodeWrapper class in the module."""
     tree = ast.parse(module_path.read_text(encoding="utf-8"))
+    aliases = {
+        stmt.targets[0].id: stmt.value
+        for stmt in tree.body
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+    }
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and any(
             (isinstance(d, ast.Name) and d.id == "parameterNodeWrapper") for d in node.decorator_list
         ):
             return {
-                stmt.target.id: ast.unparse(stmt.annotation)
+                stmt.target.id: _field_type(stmt.annotation, aliases)
                 for stmt in node.body
                 if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
             }

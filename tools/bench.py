@@ -345,7 +345,7 @@ def _run_sections(names: list[str], case_json: Path, args: argparse.Namespace) -
 
 
 def _write_case(folder: Path) -> tuple[dict[str, str], dict[str, Any]]:
-    from HematomaExpansionLib.synthetic.phantom import HematomaSpec, generate_phantom, write_case
+    from HematomaExpansionLib.synthetic import HematomaSpec, generate_phantom, write_case
 
     spec = HematomaSpec(volume_ml=CASE_VOLUME_ML, lobulation=0.15)
     phantom = generate_phantom(spec, preset="clinical", seed=CASE_SEED)

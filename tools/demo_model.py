@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from HematomaExpansionLib.common.atomic import write_json_atomic
-from HematomaExpansionLib.evaluation.metrics import auc
-from HematomaExpansionLib.evaluation.train_evaluate import read_feature_table, train_models
+from HematomaExpansionLib.evaluation.feature_table import read_feature_table
+from HematomaExpansionLib.evaluation.roc import auc
+from HematomaExpansionLib.evaluation.training_run import train_models
 from HematomaExpansionLib.features.pipeline import ExtractionConfig, extract_features
-from HematomaExpansionLib.mrml.cohort_extraction import extract_cohort
+from HematomaExpansionLib.mrml.cohort_jobs import extract_cohort
 from HematomaExpansionLib.synthetic.phantom_cohort import generate_cohort
 from HematomaExpansionLib.synthetic.sample import write_sample_case
 
@@ -74,10 +75,10 @@ def sample_reference(run: object, folder: Path) -> dict[str, object]:
         bundle_id = run.bundles[kind].name
         names = fitted.feature_names
         row = np.array([[features[n] for n in names]])
-        selected = {n: features[n] for n in fitted.selected_features}
+        selected = {n: features[n] for n in fitted.selected_features_}
         reference["models"][bundle_id] = {
             "features": selected,
-            "sklearn_probability": float(fitted.predict_proba(row)[0]),
+            "sklearn_probability": float(fitted.predict_proba(row)[0, 1]),
         }
     return reference
 

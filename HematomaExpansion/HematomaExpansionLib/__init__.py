@@ -1,7 +1,47 @@
-"""Slicer-free core of the HematomaExpansion extension.
+"""HematomaExpansion: prediction of hematoma expansion from the first non-contrast head CT.
 
-Everything that decides anything lives here and runs without Slicer, Qt or VTK;
-only ``mrml`` (the MRML adapter and headless runtime) and the module file import Slicer.
+The Slicer-free core (``common``, ``imaging``, ``features``, ``model``, ``evaluation``,
+``reports``, ``cohort``, ``synthetic``) decides everything and runs without Slicer, Qt or VTK;
+only ``mrml`` (the MRML adapter, the Logic and the headless runtime) and the module file import
+Slicer; the command line ``cli`` works through ``mrml``. The names below are the public API.
+Slicer imports this package before its first-use installation of torch and pyradiomics, so each
+is imported only when first used.
 """
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
 __version__ = "0.2.0"
+
+_EXPORTS = {
+    ".common.errors": ("InputError", "ModelError"),
+    ".imaging.measurements": ("measure_hematoma",),
+    ".imaging.draft": ("draft_hematoma",),
+    ".features": ("ExtractionConfig", "extract_features"),
+    ".model": ("ApplicabilityChecklist", "TrainingConfig", "available_models", "load_model", "predict_case"),
+    ".evaluation": ("evaluate_models", "read_feature_table", "train_models"),
+    ".cohort": ("ExpansionDefinition", "read_manifest"),
+    ".synthetic": ("HematomaSpec", "generate_phantom", "write_case", "write_sample_case"),
+    ".synthetic.phantom_cohort": ("generate_cohort",),
+    ".mrml.logic": ("HematomaExpansionLogicBase",),
+    ".mrml.runtime": ("SlicerRuntime",),
+    ".mrml.cohort_jobs": ("extract_cohort", "predict_cohort"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = ["__version__", *sorted(_MODULE_OF)]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines ``name`` on first use."""
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_MODULE_OF[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,49 @@
+"""Cohorts: the manifest, expansion labels and split, the per-case runner and the cohort jobs' cores.
+
+Modules: :mod:`.manifest` (reading a manifest), :mod:`.labels` (expansion definition, stratified
+split), :mod:`.runner` (one cached, resumable job per case) with :mod:`.cache`, :mod:`.executor`
+(worker processes) and :mod:`.progress`, :mod:`.extraction` with :mod:`.feature_table` (the
+labelled feature table) and :mod:`.prediction` (the predictions table). Extraction and prediction
+take the per-case job as an argument; the jobs that need a Slicer scene, and the functions bound
+to them, are in ``mrml.cohort_jobs``. Public names are importable from here; a module is imported
+only when one of its names is first used.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    ".manifest": ("CASE_ID_PATTERN", "CohortCase", "read_manifest"),
+    ".labels": ("ExpansionDefinition", "assign_split"),
+    ".cache": ("CASES_FOLDER", "RunnableCase", "case_cache_key", "path_sha256"),
+    ".executor": ("available_cores", "threads_per_worker", "worker_pool"),
+    ".progress": ("ProgressBar", "format_duration"),
+    ".runner": ("ERRORS_FILE", "CaseFailure", "CohortRunResult", "run_cohort", "write_errors"),
+    ".feature_table": ("FEATURES_FILE", "PROVENANCE_FILE", "TABLE_COLUMNS"),
+    ".extraction": ("CohortExtraction", "extract_cohort", "extraction_cache_key"),
+    ".prediction": (
+        "COHORT_PREDICTIONS_FILE",
+        "PREDICTION_COLUMNS",
+        "REPORTS_FOLDER",
+        "CohortPrediction",
+        "predict_cohort",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines ``name`` on first use."""
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_MODULE_OF[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -10,7 +10,6 @@ the CPU and quantised, so that it identifies the weights independently of the de
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -21,9 +20,10 @@ import numpy as np
 import torch
 from torchvision.models import ResNet50_Weights, resnet50
 
-from HematomaExpansionLib.common.errors import InputError, ModelError
+from ..common.errors import InputError, ModelError
+from ..common.hashing import sha256_bytes, sha256_file
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -46,6 +46,10 @@ class Backbone:
     weights_sha256: str | None  # SHA-256 of the weights file; None for random initialisation
     fingerprint: str  # 16 hex digits, see module docstring
     device: str  # the device the model runs on ("cpu", "cuda", "cuda:1", "mps")
+
+    def provenance(self) -> dict[str, str]:
+        """What identifies the backbone in a feature set's provenance and a model's extractor identity."""
+        return {"backbone_id": self.identity, "backbone_fingerprint": self.fingerprint}
 
     def embed(self, batch: np.ndarray) -> np.ndarray:
         """Return (n, 2048) float64 features of n grey images (n, h, w) with values in [0, 1].
@@ -71,13 +75,6 @@ class Backbone:
 _LOADED: dict[tuple, Backbone] = {}
 
 
-def set_torch_threads(num_threads: int) -> None:
-    """Set torch's intra-op CPU threads (for the CLI and worker processes; never done at import)."""
-    if int(num_threads) != num_threads or num_threads < 1:
-        raise InputError(f"the number of torch threads must be an integer >= 1, got {num_threads}")
-    torch.set_num_threads(int(num_threads))
-
-
 def resolve_device(device: str = "auto") -> str:
     """Return the torch device to use: "auto" picks CUDA, then MPS, then the CPU."""
     mps_available = torch.backends.mps.is_available()
@@ -99,15 +96,6 @@ def resolve_device(device: str = "auto") -> str:
             f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s) found"
         )
     return device
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _new_resnet50(seed: int) -> torch.nn.Module:
@@ -192,7 +180,7 @@ def _from_local_file(path_text: str) -> tuple[torch.nn.Module, str]:
     if expected is not None and sha != expected:
         raise ModelError(f"{path} has SHA-256 {sha}, expected {expected}: wrong or altered weights file")
     if expected is None:
-        log.warning("no expected SHA-256 given for %s; recording its hash %s", path, sha)
+        logger.warning("no expected SHA-256 given for %s; recording its hash %s", path, sha)
     return _resnet50_from_file(path), sha
 
 
@@ -223,7 +211,7 @@ def _fingerprint(model: torch.nn.Module) -> str:
         model.to(torch.float32)
     scale = float(np.abs(out).max()) or 1.0
     quantised = np.rint(out * (_FINGERPRINT_STEPS / scale)).astype(np.int64)
-    return hashlib.sha256(quantised.tobytes()).hexdigest()[:16]
+    return sha256_bytes(quantised.tobytes())[:16]
 
 
 def _source_key(weights: str) -> tuple:
@@ -261,7 +249,7 @@ def load_resnet50(weights: str, device: str = "auto") -> Backbone:
     model.eval().requires_grad_(False)
     fingerprint = _fingerprint(model)
     backbone = Backbone(model.to(resolved), identity, sha, fingerprint, resolved)
-    log.info("loaded ResNet50 %s (fingerprint %s) on %s", identity, fingerprint, resolved)
+    logger.info("loaded ResNet50 %s (fingerprint %s) on %s", identity, fingerprint, resolved)
     _LOADED[key] = backbone
     return backbone
 

@@ -1,7 +1,7 @@
 """Deep features of the hematoma: ResNet50 on the largest axial cross-section and its neighbours.
 
 The caller passes canonical images (``geometry.canonical_axial``). z0 is the mask's largest axial
-cross-section; the slices at z0 + offsets are prepared by ``slices`` and embedded by a
+cross-section; the slices at z0 + offsets are prepared by ``deep_slices`` and embedded by a
 ``backbone.Backbone`` in one batch; the per-slice 2048-vectors are averaged (``mean``) or
 concatenated in offset order (``concat``: index = slice position x 2048 + channel).
 """
@@ -17,17 +17,12 @@ import torch
 import torchvision
 from PIL import Image
 
-from HematomaExpansionLib.common.atomic import atomic_path
-from HematomaExpansionLib.common.errors import InputError
-from HematomaExpansionLib.features.backbone import Backbone
-from HematomaExpansionLib.features.deep_slices import (
-    DEFAULT_OFFSETS_MM,
-    CropBox,
-    DeepSliceConfig,
-    prepare_deep_slices,
-)
-from HematomaExpansionLib.features.featureset import FeatureSet
-from HematomaExpansionLib.imaging.geometry import largest_axial_cross_section
+from ..common.atomic import atomic_path
+from ..common.errors import InputError
+from ..imaging.geometry import largest_axial_cross_section
+from .backbone import Backbone
+from .deep_slices import DEFAULT_OFFSETS_MM, CropBox, DeepSliceConfig, prepare_deep_slices
+from .featureset import DEEP_PREFIX, FeatureSet
 
 
 @dataclass(frozen=True)
@@ -48,7 +43,7 @@ class DeepResult:
 def deep_feature_names(aggregation: str, n_slices: int, feature_dim: int) -> list[str]:
     """Names ``deep_resnet50_<aggregation>_<index:04d>`` in feature-vector order."""
     count = feature_dim if aggregation == "mean" else n_slices * feature_dim
-    return [f"deep_resnet50_{aggregation}_{i:04d}" for i in range(count)]
+    return [f"{DEEP_PREFIX}resnet50_{aggregation}_{i:04d}" for i in range(count)]
 
 
 def extract_deep_features(
@@ -64,15 +59,9 @@ def extract_deep_features(
     vector = per_slice.mean(axis=0) if config.aggregation == "mean" else per_slice.ravel()
     names = deep_feature_names(config.aggregation, per_slice.shape[0], per_slice.shape[1])
     provenance = {
-        "backbone_id": backbone.identity,
-        "backbone_fingerprint": backbone.fingerprint,
+        **backbone.provenance(),
         "backbone_weights_sha256": backbone.weights_sha256,
-        "slice_offsets_mm": list(config.offsets_mm),
-        "window": {"level_hu": config.window_level_hu, "width_hu": config.window_width_hu},
-        "crop_margin_mm": config.margin_mm,
-        "deep_aggregation": config.aggregation,
-        "deep_size_px": config.size_px,
-        "deep_blank_outside": config.blank_outside,
+        **config.to_provenance(),
         "device": backbone.device,
         "torch_version": torch.__version__,
         "torchvision_version": torchvision.__version__,

@@ -18,14 +18,15 @@ the radiological display convention.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
-from HematomaExpansionLib.common.errors import InputError
-from HematomaExpansionLib.imaging.geometry import CrossSection, is_identity_direction
+from ..common.errors import InputError
+from ..imaging.geometry import CrossSection, grid_differences, is_identity_direction
 
 DEFAULT_OFFSETS_MM = (-2.0, -1.0, 0.0, 1.0, 2.0)
 THICK_SLICE_MM = 2.0
@@ -35,7 +36,7 @@ _ON_SLICE_TOL = 1e-6  # in slice units: closer than this to a slice centre means
 
 @dataclass(frozen=True)
 class DeepSliceConfig:
-    """How the deep-feature slice images are made; ``as_dict`` goes into the provenance."""
+    """How the deep-feature slice images are made; ``to_provenance`` goes into the provenance."""
 
     offsets_mm: tuple[float, ...] = DEFAULT_OFFSETS_MM
     margin_mm: float = 5.0
@@ -68,10 +69,35 @@ class DeepSliceConfig:
         return self.window_level_hu - self.window_width_hu / 2.0
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready values for provenance."""
+        """Plain JSON-ready field values (the cohort cache key records them)."""
         values = asdict(self)
         values["offsets_mm"] = list(self.offsets_mm)
         return values
+
+    def to_provenance(self) -> dict[str, Any]:
+        """The settings as the deep features' provenance (and a model's extractor identity) records them."""
+        return {
+            "slice_offsets_mm": list(self.offsets_mm),
+            "window": {"level_hu": self.window_level_hu, "width_hu": self.window_width_hu},
+            "crop_margin_mm": self.margin_mm,
+            "deep_aggregation": self.aggregation,
+            "deep_size_px": self.size_px,
+            "deep_blank_outside": self.blank_outside,
+        }
+
+    @classmethod
+    def from_provenance(cls, provenance: Mapping[str, Any]) -> DeepSliceConfig:
+        """The settings that :meth:`to_provenance` recorded (e.g. a model's extractor identity)."""
+        window = provenance["window"]
+        return cls(
+            offsets_mm=tuple(provenance["slice_offsets_mm"]),
+            margin_mm=provenance["crop_margin_mm"],
+            window_level_hu=window["level_hu"],
+            window_width_hu=window["width_hu"],
+            size_px=provenance["deep_size_px"],
+            blank_outside=provenance["deep_blank_outside"],
+            aggregation=provenance["deep_aggregation"],
+        )
 
 
 @dataclass(frozen=True)
@@ -299,12 +325,7 @@ def apply_window(hu: np.ndarray, level_hu: float, width_hu: float) -> np.ndarray
 
 
 def _require_same_grid(ct: sitk.Image, mask: sitk.Image) -> None:
-    same = (
-        ct.GetSize() == mask.GetSize()
-        and np.allclose(ct.GetSpacing(), mask.GetSpacing(), atol=1e-6)
-        and np.allclose(ct.GetOrigin(), mask.GetOrigin(), atol=1e-4)
-    )
-    if not same:
+    if grid_differences(mask, ct):
         raise InputError("the CT and the hematoma mask must share one voxel grid (size, spacing, origin)")
 
 

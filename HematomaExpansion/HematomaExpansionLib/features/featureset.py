@@ -2,45 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+# Deep feature names are ``deep_resnet50_<aggregation>_<index:04d>``; pyradiomics keys never start so.
 DEEP_PREFIX = "deep_"
-FAMILIES = ("radiomics", "deep")
-# Provenance keys that must match between training and prediction, per feature family.
-RADIOMICS_IDENTITY_KEYS: tuple[str, ...] = (
-    "pyradiomics_version",
-    "radiomics_params_sha256",
-    "radiomics_grid",
-)
-DEEP_IDENTITY_KEYS: tuple[str, ...] = (
-    "backbone_id",
-    "backbone_fingerprint",
-    "slice_offsets_mm",
-    "window",
-    "crop_margin_mm",
-    "deep_aggregation",
-    "deep_size_px",
-    "deep_blank_outside",
-)
-
-
-def feature_family(name: str) -> str:
-    """'deep' for ResNet50 features, 'radiomics' for pyradiomics keys."""
-    return "deep" if name.startswith(DEEP_PREFIX) else "radiomics"
-
-
-def identity_keys(families: Sequence[str]) -> tuple[str, ...]:
-    """The extractor identity keys that matter for features of ``families``."""
-    return (RADIOMICS_IDENTITY_KEYS if "radiomics" in families else ()) + (
-        DEEP_IDENTITY_KEYS if "deep" in families else ()
-    )
-
-
-def extractor_identity(provenance: Mapping[str, Any], families: Sequence[str] = FAMILIES) -> dict[str, Any]:
-    """The provenance entries that define how features of ``families`` were computed."""
-    return {key: provenance.get(key) for key in identity_keys(families)}
 
 
 @dataclass

@@ -1,69 +1,39 @@
-"""One call from a CT and a hematoma mask to a feature set: the method's two feature families.
+"""One call from a CT and a hematoma mask to a feature set over the configured feature families.
 
-validate -> canonical axial geometry (largest cross-section) -> radiomics (pyradiomics on the
-acquired grid, all or only the named features) -> deep features (ResNet50 on the largest
-cross-section and its neighbours) -> one FeatureSet whose provenance identifies the extractor, so
-that a model can refuse features computed differently from those it was trained on.
+validate -> canonical axial geometry (largest cross-section) -> each family of the registry
+(``families.FEATURE_FAMILIES``: radiomics on the acquired grid, then ResNet50 deep features on the
+largest cross-section and its neighbours), all or only the named features -> one FeatureSet whose
+provenance identifies the extractor, so that a model can refuse features computed differently
+from those it was trained on.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import SimpleITK as sitk
 
 from .. import __version__
-from ..common.errors import InputError
-from ..features.backbone import Backbone, load_resnet50
-from ..features.deep import extract_deep_features
-from ..features.deep_slices import CropBox, DeepSliceConfig
-from ..features.featureset import DEEP_PREFIX, FAMILIES, FeatureSet, extractor_identity
-from ..features.radiomics import default_params_path, extract_radiomics
 from ..imaging.checks import validate_ct, validate_mask
 from ..imaging.geometry import CrossSection, canonical_axial, largest_axial_cross_section
+from .families import CaseImages, ExtractionConfig, extractor_identity
+from .featureset import FeatureSet
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from .backbone import Backbone
+    from .deep_slices import CropBox
 
+__all__ = ["ExtractionConfig", "ExtractionResult", "extract_features"]
 
-@dataclass(frozen=True)
-class ExtractionConfig:
-    """What to extract and how. ``feature_names`` limits extraction to what a model uses."""
-
-    families: tuple[str, ...] = FAMILIES
-    radiomics_params_path: Path | None = None
-    feature_names: tuple[str, ...] | None = None
-    deep: DeepSliceConfig = field(default_factory=DeepSliceConfig)
-    backbone_weights: str = "imagenet1k_v1"
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        unknown = set(self.families) - set(FAMILIES)
-        if unknown or not self.families:
-            raise InputError(f"feature families must be among {FAMILIES}, got {self.families}")
-
-    @classmethod
-    def for_features(cls, feature_names: Sequence[str], **kwargs: Any) -> ExtractionConfig:
-        """A config that computes exactly ``feature_names`` (and only the families they need)."""
-        names = tuple(feature_names)
-        families = tuple(
-            family
-            for family, needed in (
-                ("radiomics", any(not n.startswith(DEEP_PREFIX) for n in names)),
-                ("deep", any(n.startswith(DEEP_PREFIX) for n in names)),
-            )
-            if needed
-        )
-        return cls(families=families, feature_names=names, **kwargs)
-
-    @property
-    def params_path(self) -> Path:
-        return Path(self.radiomics_params_path) if self.radiomics_params_path else default_params_path()
+_RESAMPLED_WARNING = (
+    "the CT is oblique or gantry-tilted: it was resampled to axial slices for the cross-section "
+    "and the deep features; radiomics use the acquired grid, so directional (wavelet) features "
+    "follow the tilted axes"
+)
 
 
 @dataclass
@@ -73,16 +43,67 @@ class ExtractionResult:
     feature_set: FeatureSet
     cross_section: CrossSection
     canonical: tuple[sitk.Image, sitk.Image, str]  # geometry.canonical_axial of the inputs
-    slice_images: np.ndarray | None = None
-    slice_masks: np.ndarray | None = None
-    z_positions_mm: tuple[float, ...] = ()
-    crop: CropBox | None = None
+    details: dict[str, Any] = field(default_factory=dict)  # family name -> FamilyResult.details
     timings_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def orientation(self) -> str:
         """How the inputs were brought to axial slices: unchanged, reoriented or resampled."""
         return self.canonical[2]
+
+    @property
+    def slice_images(self) -> np.ndarray | None:
+        """The deep network's input images, (n_offsets, size_px, size_px) in [0, 1]; None without deep."""
+        deep = self.details.get("deep")
+        return deep.slice_images if deep is not None else None
+
+    @property
+    def slice_masks(self) -> np.ndarray | None:
+        """The hematoma on each slice image; None without deep features."""
+        deep = self.details.get("deep")
+        return deep.slice_masks if deep is not None else None
+
+    @property
+    def z_positions_mm(self) -> tuple[float, ...]:
+        """Physical z of each slice image; empty without deep features."""
+        deep = self.details.get("deep")
+        return deep.z_positions_mm if deep is not None else ()
+
+    @property
+    def crop(self) -> CropBox | None:
+        """The square crop of the slice images; None without deep features."""
+        deep = self.details.get("deep")
+        return deep.crop if deep is not None else None
+
+
+class _Stages:
+    """Times consecutive stages and announces the next one to ``progress``."""
+
+    def __init__(self, progress: Callable[[str], None] | None) -> None:
+        self.progress = progress
+        self.timings_s: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    def lap(self, stage: str, next_stage: str | None = None) -> None:
+        now = time.perf_counter()
+        self.timings_s[stage] = now - self._started
+        self._started = now
+        if next_stage and self.progress:
+            self.progress(next_stage)
+
+
+def _base_feature_set(orientation: str, cross_section: CrossSection) -> FeatureSet:
+    """The provenance and warnings of the case itself, before any family adds its own."""
+    return FeatureSet(
+        provenance={
+            "software": "HematomaExpansion",
+            "software_version": __version__,
+            "orientation": orientation,
+            "max_cross_section_z_mm": cross_section.z_mm,
+            "max_cross_section_area_mm2": cross_section.area_mm2,
+        },
+        warnings=[_RESAMPLED_WARNING] if orientation == "resampled" else [],
+    )
 
 
 def extract_features(
@@ -101,84 +122,29 @@ def extract_features(
     name of each stage before it starts (it may raise ``OperationCancelledError`` to stop).
     """
     config = config or ExtractionConfig()
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-
-    def lap(stage: str, next_stage: str | None = None) -> None:
-        nonlocal started
-        now = time.perf_counter()
-        timings[stage] = now - started
-        started = now
-        if next_stage and progress:
-            progress(next_stage)
-
+    families = config.selected_families()
+    stages = _Stages(progress)
     if progress:
         progress("validate")
-
     validate_ct(ct, ct_source)
     validate_mask(mask, ct, mask_source, ct_source)
-    lap("validate", "geometry")
+    stages.lap("validate", "geometry")
     canonical_ct, canonical_mask, orientation = canonical_axial(ct, mask)
     cross_section = largest_axial_cross_section(canonical_mask)
-    lap("geometry", "radiomics" if "radiomics" in config.families else "deep")
+    stages.lap("geometry", families[0].name)
 
-    warnings = []
-    if orientation == "resampled":
-        warnings.append(
-            "the CT is oblique or gantry-tilted: it was resampled to axial slices for the cross-section "
-            "and the deep features; radiomics use the acquired grid, so directional (wavelet) features "
-            "follow the tilted axes"
-        )
-    result_set = FeatureSet(
-        provenance={
-            "software": "HematomaExpansion",
-            "software_version": __version__,
-            "orientation": orientation,
-            "max_cross_section_z_mm": cross_section.z_mm,
-            "max_cross_section_area_mm2": cross_section.area_mm2,
-        },
-        warnings=warnings,
+    case = CaseImages(ct, mask, canonical_ct, canonical_mask, orientation)
+    feature_set = _base_feature_set(orientation, cross_section)
+    details: dict[str, Any] = {}
+    for index, family in enumerate(families):
+        computed = family.extract(case, config, config.names_for(family), backbone, stages.lap)
+        feature_set = feature_set.merged(computed.feature_set)
+        if computed.details is not None:
+            details[family.name] = computed.details
+        stages.lap(family.name, families[index + 1].name if index + 1 < len(families) else None)
+    if config.feature_names:
+        feature_set.features = {n: feature_set.features[n] for n in config.feature_names}
+    feature_set.provenance["extractor_identity"] = extractor_identity(feature_set.provenance, config.families)
+    return ExtractionResult(
+        feature_set, cross_section, (canonical_ct, canonical_mask, orientation), details, stages.timings_s
     )
-    names = config.feature_names
-    if "radiomics" in config.families:
-        radiomics_names = [n for n in names if not n.startswith(DEEP_PREFIX)] if names else None
-        # The canonical images already are the acquired grid in LPS order unless a tilted scan was
-        # resampled; passing them spares extract_radiomics a second reordering of the volume.
-        radiomics_ct, radiomics_mask = (
-            (ct, mask) if orientation == "resampled" else (canonical_ct, canonical_mask)
-        )
-        result_set = result_set.merged(
-            extract_radiomics(radiomics_ct, radiomics_mask, config.params_path, radiomics_names)
-        )
-        lap("radiomics", "deep" if "deep" in config.families else None)
-
-    result = ExtractionResult(result_set, cross_section, (canonical_ct, canonical_mask, orientation))
-    if "deep" in config.families:
-        backbone = backbone or load_resnet50(config.backbone_weights, config.device)
-        lap("backbone")  # part of the "deep" stage for progress
-        deep = extract_deep_features(canonical_ct, canonical_mask, backbone, config.deep)
-        deep_set = deep.feature_set
-        if names:
-            missing = [n for n in names if n.startswith(DEEP_PREFIX) and n not in deep_set.features]
-            if missing:
-                raise InputError(
-                    f"deep features {missing[:3]} are not produced by this configuration "
-                    f"(aggregation '{config.deep.aggregation}')"
-                )
-            wanted = [n for n in names if n.startswith(DEEP_PREFIX)]
-            deep_set = FeatureSet(
-                {n: deep_set.features[n] for n in wanted}, deep_set.provenance, deep_set.warnings
-            )
-        result.feature_set = result.feature_set.merged(deep_set)
-        result.slice_images = deep.slice_images
-        result.slice_masks = deep.slice_masks
-        result.z_positions_mm = deep.z_positions_mm
-        result.crop = deep.crop
-        lap("deep")
-    if names:
-        result.feature_set.features = {n: result.feature_set.features[n] for n in names}
-    result.feature_set.provenance["extractor_identity"] = extractor_identity(
-        result.feature_set.provenance, config.families
-    )
-    result.timings_s = timings
-    return result

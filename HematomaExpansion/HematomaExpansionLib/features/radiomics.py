@@ -18,12 +18,12 @@ truncation of single voxels (seen with sitkLinear: 2 voxels differ by 1 HU, feat
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import platform
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import product
@@ -37,14 +37,12 @@ import SimpleITK as sitk
 from radiomics import featureextractor, getFeatureClasses, imageoperations
 
 from ..common.errors import InputError
-from ..common.hashing import sha256_file
-from ..features.featureset import FeatureSet
+from ..common.hashing import sha256_bytes, sha256_file
+from ..common.jsonsafe import json_safe
 from ..imaging.geometry import acquisition_grid_lps
+from .featureset import FeatureSet
 
 logger = logging.getLogger(__name__)
-
-# pyradiomics logs every step at INFO on its "radiomics" logger; keep only its warnings and errors.
-logging.getLogger("radiomics").setLevel(logging.WARNING)
 
 RADIOMICS_DIR = Path(__file__).resolve().parents[2] / "Resources" / "Radiomics"
 DEFAULT_PARAMS_NAME = "hematoma_expansion_v1.yaml"
@@ -68,9 +66,33 @@ def default_params_path() -> Path:
     return RADIOMICS_DIR / DEFAULT_PARAMS_NAME
 
 
-def params_sha256(path: str | Path) -> str:
-    """SHA-256 (hex) of a parameter file's bytes: the identity of a radiomics extraction."""
-    return sha256_file(path)
+def radiomics_identity(params_sha256: str) -> dict[str, str]:
+    """The radiomics extractor identity: pyradiomics version, parameter-file SHA-256 and grid.
+
+    pyradiomics run on image files uses their acquired grid, as this extraction does (up to the
+    order of the axes), so a table of its features has this identity too.
+    """
+    return {
+        "pyradiomics_version": radiomics.__version__,
+        "radiomics_params_sha256": params_sha256,
+        "radiomics_grid": RADIOMICS_GRID,
+    }
+
+
+@contextmanager
+def _pyradiomics_warnings_only() -> Iterator[None]:
+    """While pyradiomics runs here, pass on only its warnings and errors (it logs each step at INFO).
+
+    The level of its "radiomics" logger is restored afterwards: importing or calling this module
+    leaves the logging of the application as it was.
+    """
+    radiomics_logger = logging.getLogger("radiomics")
+    level = radiomics_logger.level
+    radiomics_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        radiomics_logger.setLevel(level)
 
 
 def params_candidates(folders: Iterable[Path | str]) -> list[Path]:
@@ -111,13 +133,13 @@ class RadiomicsParams:
     features: dict[str, _FeatureRef]
 
     def provenance(self) -> dict[str, Any]:
-        """The extractor identity recorded with every feature set."""
+        """The extractor identity (:func:`radiomics_identity`) and settings recorded with every feature set."""
+        identity = radiomics_identity(self.sha256)
         return {
-            "pyradiomics_version": radiomics.__version__,
+            "pyradiomics_version": identity.pop("pyradiomics_version"),
             "radiomics_params_file": self.path.name,
-            "radiomics_params_sha256": self.sha256,
-            "radiomics_grid": RADIOMICS_GRID,
-            "radiomics_settings": _jsonable(self.settings),
+            **identity,
+            "radiomics_settings": json_safe(self.settings),
         }
 
 
@@ -126,7 +148,7 @@ def load_params(params_path: str | Path | None = None) -> RadiomicsParams:
     path = Path(params_path) if params_path is not None else default_params_path()
     if not path.is_file():
         raise InputError(f"radiomics parameter file not found: {path}")
-    return _load_params_cached(path.resolve(), params_sha256(path))
+    return _load_params_cached(path.resolve(), sha256_file(path))
 
 
 def available_feature_names(params_path: str | Path | None = None) -> list[str]:
@@ -135,6 +157,7 @@ def available_feature_names(params_path: str | Path | None = None) -> list[str]:
 
 
 @lru_cache(maxsize=8)
+@_pyradiomics_warnings_only()
 def _load_params_cached(path: Path, sha256: str) -> RadiomicsParams:
     try:
         extractor = featureextractor.RadiomicsFeatureExtractor(str(path))
@@ -198,17 +221,6 @@ def _image_names(image_type: str, args: dict[str, Any], params_name: str) -> lis
         last = "wavelet" if levels == 1 else f"wavelet{levels}"
         return [*names, f"{last}-{'L' * n_axes}"]
     raise InputError(f"radiomics parameter file {params_name}: image type {image_type} is not supported")
-
-
-def _jsonable(value: Any) -> Any:
-    """Settings as plain JSON types (tuples and numpy scalars become lists and numbers)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 @dataclass
@@ -304,6 +316,7 @@ def _too_small_error(
     )
 
 
+@_pyradiomics_warnings_only()
 def extract_radiomics(
     ct: sitk.Image,
     mask: sitk.Image,
@@ -361,7 +374,15 @@ def extract_radiomics(
         else []
     )
 
-    provenance["radiomics_diagnostics"] = {
+    provenance["radiomics_diagnostics"] = _diagnostics(ct, mask, n_voxels, image, resampled_roi, label)
+    return FeatureSet(features=features, provenance=provenance, warnings=warnings)
+
+
+def _diagnostics(
+    ct: sitk.Image, mask: sitk.Image, n_voxels: int, image: sitk.Image, resampled_roi: sitk.Image, label: int
+) -> dict[str, Any]:
+    """A compact stand-in for pyradiomics' diagnostics: versions, input hashes and grids."""
+    return {
         "Versions_PyRadiomics": radiomics.__version__,
         "Versions_Numpy": np.__version__,
         "Versions_SimpleITK": sitk.Version().VersionString(),
@@ -378,12 +399,11 @@ def extract_radiomics(
             np.count_nonzero(sitk.GetArrayViewFromImage(resampled_roi) == label)
         ),
     }
-    return FeatureSet(features=features, provenance=provenance, warnings=warnings)
 
 
 def _pixels_sha256(image: sitk.Image) -> str:
     """SHA-256 of an image's pixel buffer (the geometry is recorded beside it)."""
-    return hashlib.sha256(np.ascontiguousarray(sitk.GetArrayViewFromImage(image)).data).hexdigest()
+    return sha256_bytes(np.ascontiguousarray(sitk.GetArrayViewFromImage(image)).data)
 
 
 def _compute(

@@ -10,6 +10,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..common.errors import InputError
+from .geometry import format_vector, grid_differences, physical_bounds_mm
 
 # A head CT holds air around the head (about -1000 HU) and bone (hundreds of HU and more).
 AIR_CHECK_HU = -500.0
@@ -20,12 +21,6 @@ _DISTINCT_SAMPLE = 1_000_000
 # Mask voxels darker than this lie in air; a hematoma mask lies inside the head.
 MASK_AIR_HU = -200.0
 MASK_AIR_FRACTION_MAX = 0.5
-# Geometry tolerances for "same grid" (mm for spacing and origin, cosines for direction).
-SPACING_TOL_MM = 1e-4
-ORIGIN_TOL_MM = 1e-3
-DIRECTION_TOL = 1e-5
-# pyradiomics always rejects a single-voxel ROI and by default one that is flat in 2 of 3 axes.
-PYRADIOMICS_MIN_DIMENSIONS = 2
 
 
 def _require_image(image: object, source: str, what: str) -> sitk.Image:
@@ -106,21 +101,6 @@ def validate_ct(ct: sitk.Image, source: str) -> None:
         )
 
 
-def _box_mm(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
-    """Physical bounding box of the voxel footprints (corners at +-half a voxel)."""
-    size = np.asarray(image.GetSize(), dtype=float)
-    corners = [
-        image.TransformContinuousIndexToPhysicalPoint((np.asarray(c) * size - 0.5).tolist())
-        for c in np.ndindex(2, 2, 2)
-    ]
-    corners = np.asarray(corners)
-    return corners.min(axis=0), corners.max(axis=0)
-
-
-def _fmt(values) -> str:
-    return "(" + ", ".join(f"{v:.6g}" for v in values) + ")"
-
-
 def validate_mask(mask: sitk.Image, ct: sitk.Image, mask_source: str, ct_source: str) -> None:
     """Check that ``mask`` is a non-empty binary hematoma mask on exactly the CT's voxel grid.
 
@@ -134,22 +114,15 @@ def validate_mask(mask: sitk.Image, ct: sitk.Image, mask_source: str, ct_source:
     _require_image(ct, ct_source, "CT")
     _require_3d_scalar(mask, mask_source, "hematoma mask")
 
-    mask_low, mask_high = _box_mm(mask)
-    ct_low, ct_high = _box_mm(ct)
+    mask_low, mask_high = physical_bounds_mm(mask)
+    ct_low, ct_high = physical_bounds_mm(ct)
     if np.any(mask_high < ct_low) or np.any(ct_high < mask_low):
         raise InputError(
-            f"hematoma mask '{mask_source}' does not overlap CT '{ct_source}' (mask spans {_fmt(mask_low)} to "
-            f"{_fmt(mask_high)} mm, CT spans {_fmt(ct_low)} to {_fmt(ct_high)} mm): it was drawn on another scan"
+            f"hematoma mask '{mask_source}' does not overlap CT '{ct_source}' (mask spans "
+            f"{format_vector(mask_low)} to {format_vector(mask_high)} mm, CT spans {format_vector(ct_low)} "
+            f"to {format_vector(ct_high)} mm): it was drawn on another scan"
         )
-    differences = []
-    if mask.GetSize() != ct.GetSize():
-        differences.append(f"size {mask.GetSize()} vs {ct.GetSize()}")
-    if not np.allclose(mask.GetSpacing(), ct.GetSpacing(), rtol=0.0, atol=SPACING_TOL_MM):
-        differences.append(f"spacing {_fmt(mask.GetSpacing())} vs {_fmt(ct.GetSpacing())} mm")
-    if not np.allclose(mask.GetOrigin(), ct.GetOrigin(), rtol=0.0, atol=ORIGIN_TOL_MM):
-        differences.append(f"origin {_fmt(mask.GetOrigin())} vs {_fmt(ct.GetOrigin())} mm")
-    if not np.allclose(mask.GetDirection(), ct.GetDirection(), rtol=0.0, atol=DIRECTION_TOL):
-        differences.append(f"direction {_fmt(mask.GetDirection())} vs {_fmt(ct.GetDirection())}")
+    differences = grid_differences(mask, ct)
     if differences:
         raise InputError(
             f"hematoma mask '{mask_source}' is not on the voxel grid of CT '{ct_source}' (mask vs CT: "
@@ -181,32 +154,4 @@ def validate_mask(mask: sitk.Image, ct: sitk.Image, mask_source: str, ct_source:
             f"hematoma mask '{mask_source}' lies mostly outside the head on CT '{ct_source}' "
             f"({air_fraction:.0%} of its voxels are air below {MASK_AIR_HU:g} HU): it belongs to another scan "
             "or is flipped; check that the segmentation matches this CT"
-        )
-
-
-def check_min_roi(mask: sitk.Image, min_voxels: int, source: str, min_dimensions: int = 2) -> None:
-    """Check that the ROI is large enough for pyradiomics.
-
-    pyradiomics rejects single-voxel ROIs, ROIs that extend over more than one voxel in fewer
-    than ``minimumROIDimensions`` axes (default 2) and, when ``minimumROISize`` is set, ROIs with
-    fewer voxels. Here ``min_voxels`` plays ``minimumROISize`` (at least 2) and ``min_dimensions``
-    plays ``minimumROIDimensions``.
-    """
-    array = sitk.GetArrayViewFromImage(mask) != 0
-    n_voxels = int(np.count_nonzero(array))
-    needed = max(2, int(min_voxels))
-    if n_voxels < needed:
-        raise InputError(
-            f"hematoma mask '{source}' has {n_voxels} voxels; radiomics needs at least {needed}: "
-            "check the segmentation (a hematoma this small cannot be characterised)"
-        )
-    extents = []
-    for axis in range(3):
-        occupied = np.flatnonzero(array.any(axis=tuple(a for a in range(3) if a != axis)))
-        extents.append(int(occupied[-1] - occupied[0] + 1))
-    spread = sum(1 for e in extents if e > 1)
-    if spread < min_dimensions:
-        raise InputError(
-            f"hematoma mask '{source}' extends over more than one voxel in only {spread} of 3 axes "
-            f"(bounding box {extents[::-1]} voxels in x, y, z); radiomics needs at least {min_dimensions}"
         )

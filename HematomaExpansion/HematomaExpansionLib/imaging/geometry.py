@@ -9,12 +9,17 @@ interpolated here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
 
-AIR_HU = -1024.0
+RESAMPLE_FILL_HU = -1024.0  # CT value outside the scan when resampling: air
+# Tolerances for "same voxel grid" (mm for spacing and origin, cosines for direction).
+SPACING_TOL_MM = 1e-4
+ORIGIN_TOL_MM = 1e-3
+DIRECTION_TOL = 1e-5
 
 
 def direction_matrix(image: sitk.Image) -> np.ndarray:
@@ -36,6 +41,50 @@ def is_axis_aligned(image: sitk.Image, tol: float = 1e-6) -> bool:
 def acquired_slice_axis(image: sitk.Image) -> int:
     """The voxel axis (0=x, 1=y, 2=z of the image) closest to the superior-inferior direction."""
     return int(np.argmax(np.abs(direction_matrix(image)[2, :])))
+
+
+def spacing_zyx_mm(image: sitk.Image) -> np.ndarray:
+    """Voxel spacing (mm) in numpy axis order (k, j, i)."""
+    return np.asarray(image.GetSpacing(), dtype=float)[::-1]
+
+
+def physical_bounds_mm(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
+    """Physical bounding box (lower, upper corner) of the voxel footprints (corners at +-half a voxel)."""
+    size = np.asarray(image.GetSize(), dtype=float)
+    corners = [
+        image.TransformContinuousIndexToPhysicalPoint((np.asarray(c) * size - 0.5).tolist())
+        for c in np.ndindex(2, 2, 2)
+    ]
+    corners = np.asarray(corners)
+    return corners.min(axis=0), corners.max(axis=0)
+
+
+def format_vector(values: Iterable[float]) -> str:
+    """``(a, b, c)`` with 6 significant digits, as messages show sizes, points and directions."""
+    return "(" + ", ".join(f"{v:.6g}" for v in values) + ")"
+
+
+def grid_differences(image: sitk.Image, reference: sitk.Image) -> list[str]:
+    """What differs between the voxel grids of ``image`` and ``reference`` ("spacing ... vs ... mm").
+
+    Empty when size, spacing, origin and direction agree (within 1e-4 mm, 1e-3 mm and 1e-5).
+    """
+    differences = []
+    if image.GetSize() != reference.GetSize():
+        differences.append(f"size {image.GetSize()} vs {reference.GetSize()}")
+    if not np.allclose(image.GetSpacing(), reference.GetSpacing(), rtol=0.0, atol=SPACING_TOL_MM):
+        differences.append(
+            f"spacing {format_vector(image.GetSpacing())} vs {format_vector(reference.GetSpacing())} mm"
+        )
+    if not np.allclose(image.GetOrigin(), reference.GetOrigin(), rtol=0.0, atol=ORIGIN_TOL_MM):
+        differences.append(
+            f"origin {format_vector(image.GetOrigin())} vs {format_vector(reference.GetOrigin())} mm"
+        )
+    if not np.allclose(image.GetDirection(), reference.GetDirection(), rtol=0.0, atol=DIRECTION_TOL):
+        differences.append(
+            f"direction {format_vector(image.GetDirection())} vs {format_vector(reference.GetDirection())}"
+        )
+    return differences
 
 
 def _oblique_reference_grid(image: sitk.Image) -> sitk.Image:
@@ -87,7 +136,7 @@ def canonical_axial(ct: sitk.Image, mask: sitk.Image) -> tuple[sitk.Image, sitk.
         return (*acquisition_grid_lps(ct, mask), "reoriented")
     reference = _oblique_reference_grid(ct)
     identity = sitk.Transform()
-    ct_out = sitk.Resample(ct, reference, identity, sitk.sitkLinear, AIR_HU, sitk.sitkFloat32)
+    ct_out = sitk.Resample(ct, reference, identity, sitk.sitkLinear, RESAMPLE_FILL_HU, sitk.sitkFloat32)
     mask_out = sitk.Resample(mask, reference, identity, sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
     return ct_out, mask_out, "resampled"
 

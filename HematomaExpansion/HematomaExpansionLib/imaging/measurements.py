@@ -9,9 +9,9 @@ the largest hematoma area, A is the largest diameter and B the largest diameter 
 to A; C is the number of slices containing hematoma times the slice thickness (the original
 paper's weighting of partial slices is not applied). C is counted on the acquired slices (the
 voxel axis closest to superior-inferior), as a reader counts them on a gantry-tilted scan:
-counting on the resampled axial grid would add slices for every degree of tilt. Diameters are measured between pixel
-centres plus one pixel footprint (the width of a pixel projected on the measuring direction),
-i.e. edge to edge, the way a ruler on the image measures a run of pixels: a row of n pixels of
+counting on the resampled axial grid would add slices for every degree of tilt. Diameters are
+measured between pixel centres plus one pixel footprint (the width of a pixel projected on the
+measuring direction), i.e. edge to edge, the way a ruler on the image measures a run of pixels: a row of n pixels of
 spacing s is n s long. B is the longest chord perpendicular to A: pixel centres are grouped in
 bands one pixel footprint wide along A, and each band's extent across A is a chord.
 """
@@ -24,8 +24,8 @@ import numpy as np
 import SimpleITK as sitk
 from scipy.spatial import ConvexHull, QhullError
 
-from ..imaging.checks import validate_mask
-from ..imaging.geometry import acquired_slice_axis, canonical_axial, largest_axial_cross_section
+from .checks import validate_mask
+from .geometry import acquired_slice_axis, canonical_axial, largest_axial_cross_section
 
 MM3_PER_ML = 1000.0
 # Units are part of the names (volume_ml, a_mm, max_section_area_mm2, mean_hu).
@@ -127,7 +127,7 @@ def measure_hematoma(
 ) -> HematomaMeasurements:
     """Measure the hematoma in ``mask`` (non-zero voxels) on ``ct``; the inputs are not modified.
 
-    ``mask`` must be on the CT's voxel grid (checked with :func:`validation.validate_mask`;
+    ``mask`` must be on the CT's voxel grid (checked with :func:`checks.validate_mask`;
     ``ct_source``/``mask_source`` name the inputs in error messages). ``canonical`` may pass
     the result of ``geometry.canonical_axial(ct, mask)`` when the caller already has it.
     """

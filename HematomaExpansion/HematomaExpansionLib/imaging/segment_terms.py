@@ -1,8 +1,6 @@
 """How a hematoma segment is named, coloured and coded, wherever one is written or created."""
 
 HEMATOMA_SEGMENT_NAME = "Hematoma"
-# Density range of fresh blood used to draft a hematoma (HU); editable in the panel.
-DEFAULT_DRAFT_HU_RANGE = (45.0, 100.0)
 HEMATOMA_COLOR = (188 / 255, 65 / 255, 28 / 255)  # DICOM master list colour of "Hemorrhage"
 # Slicer's TerminologyEntry tag: category, type, type modifier, anatomic context, region, region modifier.
 HEMATOMA_TERMINOLOGY = (

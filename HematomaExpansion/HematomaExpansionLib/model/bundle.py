@@ -1,46 +1,32 @@
-"""Model bundles: a folder with ``model.json`` (the model card) and ``model.npz`` (the arrays).
+"""Loading model bundles: a folder with ``model.json`` (the model card) and ``model.npz`` (the arrays).
 
 A bundle is data, never code: ``model.npz`` is read with ``allow_pickle=False`` only after its
 SHA-256 matched the card, and prediction is plain numpy that reproduces the fitted scikit-learn
 pipeline (z-score -> RBF SVM per calibration fold -> Platt sigmoid -> mean over folds).
-Loading and predicting import neither scikit-learn nor scipy, so Slicer needs only numpy.
+Loading and predicting import neither scikit-learn nor scipy, so Slicer needs only numpy;
+:mod:`.bundle_writer` writes bundles.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import logging
-import re
 import zipfile
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..common.atomic import write_bytes_atomic, write_text_atomic
 from ..common.errors import InputError, ModelError
-from ..common.versions import software_versions
-from ..features.featureset import identity_keys as featureset_identity_keys
-
-if TYPE_CHECKING:
-    from ..model.lasso_svm import FittedModel
-
-logger = logging.getLogger(__name__)
+from ..common.hashing import sha256_bytes
+from ..common.jsonsafe import json_safe
+from ..features.families import identity_keys
+from .kinds import FAMILIES_BY_KIND, MODEL_KINDS
 
 SCHEMA_VERSION = 1
 CARD_FILE = "model.json"
 ARRAYS_FILE = "model.npz"
-FAMILIES_BY_KIND: dict[str, tuple[str, ...]] = {
-    "radiomics": ("radiomics",),
-    "deep": ("deep",),
-    "fused": ("radiomics", "deep"),
-}
-MODEL_KINDS: tuple[str, ...] = tuple(FAMILIES_BY_KIND)
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 class FeatureExplanation(NamedTuple):
@@ -50,147 +36,6 @@ class FeatureExplanation(NamedTuple):
     value: float
     z_score: float
     lasso_weight: float
-
-
-def identity_keys(kind: str) -> tuple[str, ...]:
-    """Extractor identity keys relevant to a model kind (radiomics-only models ignore the backbone)."""
-    return featureset_identity_keys(FAMILIES_BY_KIND[kind])
-
-
-def _fold_arrays(fitted: FittedModel) -> tuple[dict[str, np.ndarray], list[dict[str, float]]]:
-    """Support vectors, dual coefficients and Platt parameters of each calibrated fold model."""
-    arrays: dict[str, np.ndarray] = {}
-    folds = []
-    for i, pair in enumerate(fitted.calibrated_.calibrated_classifiers_):
-        svm = pair.estimator
-        (calibrator,) = pair.calibrators
-        if list(svm.classes_) != [0, 1] or svm.kernel != "rbf":
-            raise ModelError("only binary RBF SVMs with labels 0/1 can be written to a bundle")
-        arrays[f"fold{i}_support_vectors"] = np.asarray(svm.support_vectors_, dtype=float)
-        arrays[f"fold{i}_dual_coef"] = np.asarray(svm.dual_coef_[0], dtype=float)
-        folds.append(
-            {
-                "intercept": float(svm.intercept_[0]),
-                "gamma": float(svm.gamma),
-                "a": float(calibrator.a_),
-                "b": float(calibrator.b_),
-            }
-        )
-    return arrays, folds
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
-
-
-def save_bundle(
-    fitted: FittedModel, out_dir: Path | str, model_id: str, card_extra: Mapping[str, Any]
-) -> Path:
-    """Write ``model.json`` and ``model.npz`` for ``fitted`` into ``out_dir``; return the folder.
-
-    ``card_extra`` must hold ``extractor`` (the extractor identity dict, with the keys of
-    :func:`identity_keys` for the model's kind); ``metrics`` and ``training_cohort`` (merged
-    into the cohort summary) are optional; other keys are stored under ``extra``.
-    """
-    if not _MODEL_ID.match(model_id):
-        raise InputError(f"model id {model_id!r} must be letters, digits, '.', '_' or '-'")
-    extractor = card_extra.get("extractor")
-    if not isinstance(extractor, Mapping):
-        raise InputError("card_extra['extractor'] must be the extractor identity dict of the features")
-    missing = [k for k in identity_keys(fitted.kind) if k not in extractor]
-    if missing:
-        raise InputError(f"the extractor identity of a {fitted.kind} model lacks {missing}")
-
-    selected = [fitted.kept_features.index(name) for name in fitted.selected_features]
-    path = fitted.path_
-    arrays = {
-        "zscore_mean": fitted.scaler_.mean_[selected].astype(float),
-        "zscore_sd": fitted.scaler_.scale_[selected].astype(float),
-        "lasso_weight": fitted.lasso_weights_.astype(float),
-        "lasso_lambdas": path.lambdas,
-        "lasso_path_coefs": path.coefs,
-        "lasso_path_intercepts": path.intercepts,
-        "lasso_cv_mean": path.cv_mean,
-        "lasso_cv_se": path.cv_se,
-    }
-    fold_arrays, folds = _fold_arrays(fitted)
-    arrays.update(fold_arrays)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    npz_bytes = buffer.getvalue()
-
-    config = fitted.config
-    reserved = {"extractor", "metrics", "training_cohort"}
-    card = {
-        "schema_version": SCHEMA_VERSION,
-        "model_id": model_id,
-        "kind": fitted.kind,
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "input_features": fitted.selected_features,
-        "training_features": fitted.feature_names,
-        "preprocessing": {
-            "method": "z-score with the training mean and population standard deviation",
-            "arrays": ["zscore_mean", "zscore_sd"],
-        },
-        "feature_selection": {
-            "constant_features": fitted.constant_features,
-            "univariate_filter": config.univariate_filter,
-            "filtered_features": fitted.filtered_features,
-            "correlation_prune": config.correlation_prune,
-            "pruned_features": fitted.pruned_features,
-            "lasso_candidates": fitted.candidate_features,
-        },
-        "lasso": {
-            "objective": "mean log-loss + lambda * L1 norm",
-            "cv_score": path.score,
-            "lambda_rule": config.lambda_rule,
-            "lambda": fitted.lambda_,
-            "lambda_index": fitted.lambda_index_,
-            "index_min": path.index_min,
-            "index_1se": path.index_1se,
-            "intercept": fitted.lasso_intercept_,
-            "weights": dict(zip(fitted.selected_features, fitted.lasso_weights_.tolist(), strict=True)),
-        },
-        "svm": {"kernel": "rbf", **fitted.svm_params_, "cv_auc": fitted.svm_cv_auc_},
-        "calibration": {
-            "method": "sigmoid",
-            "probability": "mean over folds of 1 / (1 + exp(a * f + b)), f the fold SVM's decision value",
-            "folds": folds,
-        },
-        "threshold": {
-            "value": fitted.threshold_,
-            "rule": "Youden's J on nested out-of-fold training probabilities; positive when p >= value",
-            "oof_auc": fitted.oof_auc_,
-        },
-        "training_cohort": {
-            "n": fitted.n_train,
-            "n_positive": fitted.n_positive,
-            **card_extra.get("training_cohort", {}),
-        },
-        "training_config": config.as_dict(),
-        "warnings": fitted.warnings,
-        "metrics": card_extra.get("metrics", {}),
-        "extractor": dict(extractor),
-        "extra": {k: v for k, v in card_extra.items() if k not in reserved},
-        "versions": software_versions(("numpy", "scipy", "scikit-learn")),
-        "arrays": {name: list(a.shape) for name, a in arrays.items()},
-        "model_npz_sha256": hashlib.sha256(npz_bytes).hexdigest(),
-    }
-    try:
-        text = json.dumps(card, indent=2, default=_json_default)
-    except TypeError as error:
-        raise InputError(f"card_extra holds a value that cannot be written to JSON: {error}") from error
-    out = Path(out_dir)
-    write_bytes_atomic(out / ARRAYS_FILE, npz_bytes)
-    write_text_atomic(out / CARD_FILE, text + "\n")
-    logger.info("saved %s model %r to %s", fitted.kind, model_id, out)
-    return out
 
 
 class ModelBundle:
@@ -203,10 +48,12 @@ class ModelBundle:
 
     @property
     def model_id(self) -> str:
+        """The model's id, as its card records it."""
         return self.card["model_id"]
 
     @property
     def kind(self) -> str:
+        """'radiomics', 'deep' or 'fused'."""
         return self.card["kind"]
 
     @property
@@ -216,10 +63,12 @@ class ModelBundle:
 
     @property
     def threshold(self) -> float:
+        """Probability at and above which a case is called 'high'."""
         return float(self.card["threshold"]["value"])
 
     @property
     def extractor(self) -> dict[str, Any]:
+        """A copy of the extractor identity the model was trained with."""
         return dict(self.card["extractor"])
 
     def _rows(self, features: Mapping[str, float] | np.ndarray) -> np.ndarray:
@@ -283,11 +132,11 @@ class ModelBundle:
     def check_extractor(self, identity: Mapping[str, Any]) -> None:
         """Raise ModelError naming both identities when ``identity`` differs from the training one.
 
-        Only the keys relevant to the model's kind are compared (see :func:`identity_keys`).
+        Only the identity keys of the model kind's feature families are compared.
         """
-        keys = identity_keys(self.kind)
+        keys = identity_keys(FAMILIES_BY_KIND[self.kind])
         trained = {k: self.card["extractor"].get(k) for k in keys}
-        given = json.loads(json.dumps({k: identity.get(k) for k in keys}, default=_json_default))
+        given = json_safe({k: identity.get(k) for k in keys})
         differing = [k for k in keys if trained[k] != given[k]]
         if differing:
             raise ModelError(
@@ -318,7 +167,7 @@ def load_bundle(path: Path | str) -> ModelBundle:
             f"{card_path} has schema version {found!r}; this software reads version {SCHEMA_VERSION}"
         )
     data = arrays_path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256_bytes(data)
     if digest != card.get("model_npz_sha256"):
         raise ModelError(
             f"{arrays_path} does not match its model card (SHA-256 {digest}, card says "

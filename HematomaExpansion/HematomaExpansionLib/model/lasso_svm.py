@@ -1,4 +1,4 @@
-"""Fit one LASSO-SVM model (radiomics-only, deep-only or fused) on a training set.
+"""The LASSO-SVM (radiomics-only, deep-only or fused) as a scikit-learn classifier.
 
 The pipeline follows Lu et al. (2024) and uses only the training rows it is given:
 
@@ -15,14 +15,14 @@ The pipeline follows Lu et al. (2024) and uses only the training rows it is give
 7. probabilities by sigmoid (Platt) calibration fitted with cross-validation; the model predicts
    the mean of the calibrated fold models (scikit-learn's ``CalibratedClassifierCV``);
 8. decision threshold by Youden's J on nested out-of-fold training probabilities
-   (:func:`statistics.youden_threshold`: pROC's midpoints between distinct probabilities).
+   (:func:`evaluation.thresholds.youden_threshold`: pROC's midpoints between distinct probabilities).
 
-The out-of-fold probabilities are nested: for each of ``svm_folds`` outer folds, steps 1-7 run
-again on the other folds only, so a case's probability never depends on its own label (selecting
-features on the whole training set and cross-validating only the SVM reached an out-of-fold AUC
-above the cohort's ceiling on the synthetic cohort). The LASSO's and the SVM's own CV scores
-(``path_.cv_mean``, ``svm_cv_auc_``) are computed after the selection steps before them and stay
-optimistic. No test-set row ever reaches :func:`fit_model`.
+The out-of-fold probabilities are nested: ``cross_val_predict`` refits a clone (steps 1-7, no
+threshold) on the other ``svm_folds - 1`` outer folds, so a case's probability never depends on its
+own label (selecting features on the whole training set and cross-validating only the SVM reached
+an out-of-fold AUC above the cohort's ceiling on the synthetic cohort). The LASSO's and the SVM's
+own CV scores (``path_.cv_mean``, ``svm_cv_auc_``) are computed after the selection steps before
+them and stay optimistic. No test-set row ever reaches :meth:`LassoSVM.fit`.
 """
 
 from __future__ import annotations
@@ -30,230 +30,171 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from scipy.stats import mannwhitneyu, rankdata
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
-from sklearn.preprocessing import StandardScaler
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
 from sklearn.svm import SVC
 
 from ..common.errors import InputError
-from ..evaluation.metrics import youden_threshold
-from ..features.featureset import feature_family
-from ..model.bundle import FAMILIES_BY_KIND, MODEL_KINDS
+from ..evaluation.thresholds import youden_threshold
+from .config import TrainingConfig
+from .kinds import features_for_kind
+from .lasso import lasso_path, select_on_path
+from .screening import screen_features
 
 logger = logging.getLogger(__name__)
 
 
-# Probabilities are clipped before the deviance is computed, as cv.glmnet does.
-_DEVIANCE_CLIP = 1e-5
-# liblinear penalises the intercept as a weight on a constant column of this value; a large value
-# makes that penalty (|intercept| / scaling) negligible, so the fit matches glmnet's objective.
-_INTERCEPT_SCALING = 100.0
+class LassoSVM(ClassifierMixin, BaseEstimator):
+    """LASSO feature selection, RBF SVM and Platt calibration on named features of one ``kind``.
 
+    ``feature_names`` name the columns of ``x`` (all of one ``kind``); ``config`` holds every
+    choice of the pipeline (None: the defaults). ``oof_threshold`` fits the decision threshold on
+    nested out-of-fold probabilities; the outer-fold refits turn it off.
 
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Every choice of the training pipeline; recorded in the model card with :meth:`as_dict`.
-
-    ``gamma_factors`` are multiples of 1 / (number of selected features), the RBF width that
-    suits z-scored inputs (scikit-learn's ``gamma="scale"``).
+    Fitted attributes: ``constant_features_``, ``kept_features_`` (z-scored by ``scaler_``),
+    ``univariate_p_`` (Mann-Whitney p of each kept feature), ``filtered_features_``,
+    ``pruned_features_``, ``candidate_features_``, ``path_``, ``lambda_index_``, ``lambda_``,
+    ``selected_features_`` (in input order, with ``lasso_weights_`` and ``lasso_intercept_``),
+    ``svm_params_``, ``svm_cv_auc_``, ``calibrated_`` (the ``CalibratedClassifierCV`` on the
+    selected z-scored features), ``threshold_``, ``oof_proba_``, ``oof_auc_``, ``n_train_``,
+    ``n_positive_``, ``warnings_``, ``config_``, ``classes_`` and ``n_features_in_``.
     """
 
-    seed: int = 2024
-    univariate_filter: bool = True
-    univariate_alpha: float = 0.05
-    correlation_prune: bool = True
-    correlation_threshold: float = 0.9
-    lasso_folds: int = 10
-    lasso_score: Literal["deviance", "auc"] = "deviance"
-    lambda_rule: Literal["1se", "min"] = "1se"
-    n_lambdas: int = 100
-    lambda_min_ratio: float = 0.01
-    lasso_tol: float = 1e-6
-    lasso_max_iter: int = 1000
-    fallback_features: int = 5
-    svm_folds: int = 5
-    c_grid: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
-    gamma_factors: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0, 3.0)
-    calibration_folds: int = 5
+    def __init__(
+        self,
+        kind: str = "fused",
+        feature_names: Sequence[str] = (),
+        config: TrainingConfig | None = None,
+        oof_threshold: bool = True,
+    ) -> None:
+        self.kind = kind
+        self.feature_names = feature_names
+        self.config = config
+        self.oof_threshold = oof_threshold
 
-    def __post_init__(self) -> None:
-        problems = []
-        if self.lasso_score not in ("deviance", "auc"):
-            problems.append(f"lasso_score must be 'deviance' or 'auc', not {self.lasso_score!r}")
-        if self.lambda_rule not in ("1se", "min"):
-            problems.append(f"lambda_rule must be '1se' or 'min', not {self.lambda_rule!r}")
-        for name in ("lasso_folds", "svm_folds", "calibration_folds"):
-            if getattr(self, name) < 2:
-                problems.append(f"{name} must be at least 2")
-        if self.n_lambdas < 2:
-            problems.append("n_lambdas must be at least 2")
-        if not 0.0 < self.lambda_min_ratio < 1.0:
-            problems.append("lambda_min_ratio must lie in (0, 1)")
-        if not 0.0 < self.univariate_alpha <= 1.0:
-            problems.append("univariate_alpha must lie in (0, 1]")
-        if not 0.0 < self.correlation_threshold <= 1.0:
-            problems.append("correlation_threshold must lie in (0, 1]")
-        if self.fallback_features < 1:
-            problems.append("fallback_features must be at least 1")
-        if not self.c_grid or min(self.c_grid) <= 0:
-            problems.append("c_grid must hold positive values")
-        if not self.gamma_factors or min(self.gamma_factors) <= 0:
-            problems.append("gamma_factors must hold positive values")
-        if problems:
-            raise InputError("invalid training configuration: " + "; ".join(problems))
+    def fit(self, x: np.ndarray, y: np.ndarray) -> LassoSVM:
+        """Fit steps 1-7 (and 8 with ``oof_threshold``) on training rows ``x`` (n, p), labels 0/1."""
+        config = self.config if self.config is not None else TrainingConfig()
+        x, y, names = _validated_training_data(
+            x, y, self.feature_names, self.kind, config, self.oof_threshold
+        )
+        self.config_ = config
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = len(names)
+        self.n_train_ = len(y)
+        self.n_positive_ = int(y.sum())
+        z_selected, notes = self._fit_selection(x, y, names, config)
+        self._fit_classifier(z_selected, y, config)
+        if self.oof_threshold:
+            notes += self._fit_threshold(x, y, config)
+            for note in notes:
+                logger.warning("%s model: %s", self.kind, note)
+        else:
+            for note in notes:
+                logger.debug("%s model, outer-fold refit: %s", self.kind, note)
+        self.warnings_ = notes
+        return self
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready copy of the configuration."""
-        values = asdict(self)
-        values["c_grid"] = list(self.c_grid)
-        values["gamma_factors"] = list(self.gamma_factors)
-        return values
+    def _fit_selection(
+        self, x: np.ndarray, y: np.ndarray, names: list[str], config: TrainingConfig
+    ) -> tuple[np.ndarray, list[str]]:
+        """Steps 1-5: the screening and LASSO attributes; returns the selected z-scores and notes."""
+        screening = screen_features(x, y, names, config)
+        notes = list(screening.notes)
+        self.constant_features_ = screening.constant_features
+        self.kept_features_ = screening.kept_features
+        self.scaler_ = screening.scaler
+        self.univariate_p_ = screening.univariate_p
+        self.filtered_features_ = screening.filtered_features
+        self.pruned_features_ = screening.pruned_features
+        self.candidate_features_ = screening.candidate_features
+        logger.info(
+            "%s model: %d features, %d constant, %d filtered, %d pruned, %d LASSO candidates",
+            self.kind,
+            len(names),
+            len(self.constant_features_),
+            len(self.filtered_features_),
+            len(self.pruned_features_),
+            len(self.candidate_features_),
+        )
 
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            path = lasso_path(screening.z_candidates, y, config)
+        n_unconverged = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+        if n_unconverged:
+            notes.append(
+                f"{n_unconverged} LASSO fit(s) did not converge within {config.lasso_max_iter} iterations"
+            )
+        lambda_index, selected, selection_notes = select_on_path(path, config)
+        notes += selection_notes
+        self.path_ = path
+        self.lambda_index_ = lambda_index
+        self.lambda_ = float(path.lambdas[lambda_index])
+        self.selected_features_ = [self.candidate_features_[i] for i in selected]
+        self.lasso_weights_ = path.coefs[lambda_index][selected].copy()
+        self.lasso_intercept_ = float(path.intercepts[lambda_index])
+        return screening.z_candidates[:, selected], notes
 
-@dataclass
-class LassoPath:
-    """L1-logistic coefficients along a decreasing lambda path with their cross-validation scores.
+    def _fit_classifier(self, z_selected: np.ndarray, y: np.ndarray, config: TrainingConfig) -> None:
+        """Steps 6-7: C and gamma by cross-validated AUC, then the sigmoid-calibrated SVM."""
+        n_selected = z_selected.shape[1]
+        grid = GridSearchCV(
+            SVC(kernel="rbf"),
+            {"C": list(config.c_grid), "gamma": [f / n_selected for f in config.gamma_factors]},
+            scoring="roc_auc",
+            cv=StratifiedKFold(config.svm_folds, shuffle=True, random_state=config.seed),
+            refit=False,
+        ).fit(z_selected, y)
+        self.svm_params_ = {"C": float(grid.best_params_["C"]), "gamma": float(grid.best_params_["gamma"])}
+        self.svm_cv_auc_ = float(grid.best_score_)
+        self.calibrated_ = CalibratedClassifierCV(
+            SVC(kernel="rbf", **self.svm_params_),
+            method="sigmoid",
+            cv=StratifiedKFold(config.calibration_folds, shuffle=True, random_state=config.seed),
+            ensemble=True,
+        ).fit(z_selected, y)
 
-    ``lambdas`` use glmnet's scale: the objective is mean log-loss + lambda * ||beta||_1.
-    ``cv_mean``/``cv_se`` are the fold-size-weighted mean and standard error of the per-fold
-    score (deviance: lower is better; AUC: higher is better).
-    """
-
-    lambdas: np.ndarray
-    coefs: np.ndarray  # (n_lambdas, n_features)
-    intercepts: np.ndarray
-    cv_mean: np.ndarray
-    cv_se: np.ndarray
-    score: str
-    index_min: int
-    index_1se: int
-
-
-@dataclass
-class FittedModel:
-    """A fitted model and everything the report and the bundle need.
-
-    ``feature_names`` are the model's inputs (columns of ``x`` in :meth:`predict_proba`);
-    ``selected_features`` are those the LASSO kept, in input order, with ``lasso_weights_``.
-    ``scaler_`` standardises the non-constant features (``kept_features``); ``calibrated_`` is the
-    fitted ``CalibratedClassifierCV`` on the selected z-scored features.
-    """
-
-    kind: str
-    config: TrainingConfig
-    feature_names: list[str]
-    constant_features: list[str]
-    kept_features: list[str]
-    univariate_p: np.ndarray  # Mann-Whitney p of each kept feature
-    filtered_features: list[str]
-    pruned_features: list[str]
-    candidate_features: list[str]
-    scaler_: StandardScaler
-    path_: LassoPath
-    lambda_index_: int
-    lambda_: float
-    selected_features: list[str]
-    lasso_weights_: np.ndarray
-    lasso_intercept_: float
-    svm_params_: dict[str, float]
-    svm_cv_auc_: float
-    calibrated_: CalibratedClassifierCV
-    threshold_: float
-    oof_proba_: np.ndarray
-    oof_auc_: float
-    n_train: int
-    n_positive: int
-    warnings: list[str] = field(default_factory=list)
+    def _fit_threshold(self, x: np.ndarray, y: np.ndarray, config: TrainingConfig) -> list[str]:
+        """Step 8: Youden's threshold on nested out-of-fold probabilities; returns notes."""
+        refit = clone(self).set_params(config=config, oof_threshold=False)
+        outer = StratifiedKFold(config.svm_folds, shuffle=True, random_state=config.seed)
+        oof = cross_val_predict(refit, x, y, cv=outer, method="predict_proba")[:, 1]
+        youden = youden_threshold(y, oof)
+        self.threshold_ = float(np.clip(youden.threshold, 0.0, 1.0))
+        self.oof_proba_ = oof
+        self.oof_auc_ = float(roc_auc_score(y, oof))
+        if youden.youden_j <= 0:
+            return ["no threshold beats chance on the out-of-fold probabilities; every case is called high"]
+        return []
 
     def selected_zscored(self, x: np.ndarray) -> np.ndarray:
         """The z-scored selected features of rows given in ``feature_names`` order."""
         x = np.asarray(x, dtype=float)
-        if x.ndim != 2 or x.shape[1] != len(self.feature_names):
+        names = list(self.feature_names)
+        if x.ndim != 2 or x.shape[1] != len(names):
             raise InputError(
-                f"expected an array of shape (n, {len(self.feature_names)}) in the model's feature "
+                f"expected an array of shape (n, {len(names)}) in the model's feature "
                 f"order, got shape {x.shape}"
             )
-        column = {name: i for i, name in enumerate(self.feature_names)}
-        z = self.scaler_.transform(x[:, [column[name] for name in self.kept_features]])
-        position = {name: i for i, name in enumerate(self.kept_features)}
-        return z[:, [position[name] for name in self.selected_features]]
+        column = {name: i for i, name in enumerate(names)}
+        z = self.scaler_.transform(x[:, [column[name] for name in self.kept_features_]])
+        position = {name: i for i, name in enumerate(self.kept_features_)}
+        return z[:, [position[name] for name in self.selected_features_]]
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Probability of expansion for rows of ``x`` (all ``feature_names``, in order), shape (n,)."""
-        return self.calibrated_.predict_proba(self.selected_zscored(x))[:, 1]
+        """Probabilities (n, 2) of no expansion and expansion (``classes_`` 0, 1) for rows of ``x``."""
+        return self.calibrated_.predict_proba(self.selected_zscored(x))
 
-
-def features_for_kind(names: Sequence[str], kind: str) -> list[str]:
-    """The feature columns a model of ``kind`` uses: deep ones (``deep_*``), the others, or all."""
-    _check_kind(kind)
-    return [n for n in names if feature_family(n) in FAMILIES_BY_KIND[kind]]
-
-
-def lasso_path(z: np.ndarray, y: np.ndarray, config: TrainingConfig) -> LassoPath:
-    """Fit the L1-logistic path on z-scored ``z`` and cross-validate it (seeded stratified folds).
-
-    The path starts at lambda_max = max_j |z_j . (y - mean(y))| / n, the smallest lambda at which
-    every coefficient is zero, and decreases log-linearly to lambda_max * lambda_min_ratio.
-    """
-    n = len(y)
-    lambda_max = float(np.max(np.abs(z.T @ (y - y.mean()))) / n)
-    lambdas = lambda_max * np.logspace(0.0, np.log10(config.lambda_min_ratio), config.n_lambdas)
-    coefs, intercepts = _fit_path(z, y, lambdas, config)
-
-    folds = StratifiedKFold(config.lasso_folds, shuffle=True, random_state=config.seed)
-    fold_scores, fold_sizes = [], []
-    for train, held_out in folds.split(z, y):
-        fold_coefs, fold_intercepts = _fit_path(z[train], y[train], lambdas, config)
-        linear = z[held_out] @ fold_coefs.T + fold_intercepts  # (n_held_out, n_lambdas)
-        fold_scores.append(_path_scores(y[held_out], linear, config.lasso_score))
-        fold_sizes.append(len(held_out))
-    scores = np.asarray(fold_scores)
-    weights = np.asarray(fold_sizes, dtype=float)
-    cv_mean = np.average(scores, axis=0, weights=weights)
-    cv_se = np.sqrt(np.average((scores - cv_mean) ** 2, axis=0, weights=weights) / (len(weights) - 1))
-
-    sign = 1.0 if config.lasso_score == "deviance" else -1.0  # minimise sign * score
-    loss = sign * cv_mean
-    index_min = int(np.argmin(loss))
-    # 1-SE rule: the largest lambda (smallest index) within one standard error of the best.
-    index_1se = int(np.flatnonzero(loss <= loss[index_min] + cv_se[index_min])[0])
-    return LassoPath(lambdas, coefs, intercepts, cv_mean, cv_se, config.lasso_score, index_min, index_1se)
-
-
-def _fit_path(
-    z: np.ndarray, y: np.ndarray, lambdas: np.ndarray, config: TrainingConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    coefs = np.zeros((len(lambdas), z.shape[1]))
-    intercepts = np.zeros(len(lambdas))
-    for i, lam in enumerate(lambdas):
-        model = LogisticRegression(
-            l1_ratio=1.0,
-            C=1.0 / (lam * len(y)),
-            solver="liblinear",
-            intercept_scaling=_INTERCEPT_SCALING,
-            tol=config.lasso_tol,
-            max_iter=config.lasso_max_iter,
-            random_state=config.seed,
-        ).fit(z, y)
-        coefs[i] = model.coef_[0]
-        intercepts[i] = model.intercept_[0]
-    return coefs, intercepts
-
-
-def _path_scores(y: np.ndarray, linear: np.ndarray, score: str) -> np.ndarray:
-    if score == "auc":
-        return np.array([roc_auc_score(y, column) for column in linear.T])
-    p = np.clip(1.0 / (1.0 + np.exp(-linear)), _DEVIANCE_CLIP, 1.0 - _DEVIANCE_CLIP)
-    y = y[:, None]
-    return -2.0 * np.mean(y * np.log(p) + (1 - y) * np.log(1 - p), axis=0)
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """1 (expansion) where the probability reaches ``threshold_``, else 0."""
+        return self.classes_[(self.predict_proba(x)[:, 1] >= self.threshold_).astype(int)]
 
 
 def fit_model(
@@ -262,153 +203,13 @@ def fit_model(
     feature_names: Sequence[str],
     kind: str,
     config: TrainingConfig | None = None,
-) -> FittedModel:
-    """Fit the whole pipeline on training rows ``x`` (n, p) with labels ``y`` (0/1).
+) -> LassoSVM:
+    """Fit a :class:`LassoSVM` of ``kind`` on training rows ``x`` (n, p) with labels ``y`` (0/1).
 
     Only training data may be passed: every statistic (constant check, z-score, filter,
-    pruning, LASSO, SVM, calibration, threshold) is computed from these rows alone. The
-    threshold comes from nested out-of-fold probabilities (see the module docstring).
+    pruning, LASSO, SVM, calibration, threshold) is computed from these rows alone.
     """
-    config = config or TrainingConfig()
-    x, y, names = _validated_training_data(x, y, feature_names, kind, config)
-    parts, notes = _fit_pipeline(x, y, names, kind, config)
-
-    oof = np.empty(len(y))
-    outer = StratifiedKFold(config.svm_folds, shuffle=True, random_state=config.seed)
-    for fold, (train, held_out) in enumerate(outer.split(x, y)):
-        fold_parts, fold_notes = _fit_pipeline(x[train], y[train], names, kind, config)
-        for note in fold_notes:
-            logger.debug("%s model, outer fold %d: %s", kind, fold, note)
-        oof[held_out] = _without_threshold(fold_parts).predict_proba(x[held_out])
-    youden = youden_threshold(y, oof)
-    threshold = float(np.clip(youden.threshold, 0.0, 1.0))
-    if youden.youden_j <= 0:
-        notes.append("no threshold beats chance on the out-of-fold probabilities; every case is called high")
-
-    for note in notes:
-        logger.warning("%s model: %s", kind, note)
-    return FittedModel(
-        **parts,
-        threshold_=threshold,
-        oof_proba_=oof,
-        oof_auc_=float(roc_auc_score(y, oof)),
-        warnings=notes,
-    )
-
-
-def _without_threshold(parts: dict[str, Any]) -> FittedModel:
-    """A fitted outer-fold model: it only predicts probabilities, so it has no threshold."""
-    return FittedModel(**parts, threshold_=float("nan"), oof_proba_=np.empty(0), oof_auc_=float("nan"))
-
-
-def _fit_pipeline(
-    x: np.ndarray, y: np.ndarray, names: list[str], kind: str, config: TrainingConfig
-) -> tuple[dict[str, Any], list[str]]:
-    """Steps 1-7 on validated rows: the FittedModel fields except the threshold, and notes."""
-    notes: list[str] = []
-
-    constant = np.ptp(x, axis=0) == 0
-    constant_features = [n for n, c in zip(names, constant, strict=True) if c]
-    kept_features = [n for n, c in zip(names, constant, strict=True) if not c]
-    if not kept_features:
-        raise InputError("every feature is constant on the training set; there is nothing to learn from")
-    if constant_features:
-        notes.append(f"dropped {len(constant_features)} feature(s) constant on the training set")
-    scaler = StandardScaler().fit(x[:, ~constant])
-    z = scaler.transform(x[:, ~constant])
-
-    p_values = np.atleast_1d(mannwhitneyu(z[y == 1], z[y == 0], alternative="two-sided", axis=0).pvalue)
-    keep = np.ones(len(kept_features), dtype=bool)
-    if config.univariate_filter:
-        keep = p_values < config.univariate_alpha
-        if not keep.any():
-            notes.append(
-                f"no feature passed the Mann-Whitney U filter (p < {config.univariate_alpha}); "
-                "the filter was skipped"
-            )
-            keep[:] = True
-    filtered_features = [n for n, k in zip(kept_features, keep, strict=True) if not k]
-    after_filter = keep
-    if config.correlation_prune:
-        keep = _prune_correlated(z, p_values, after_filter, config.correlation_threshold)
-    pruned_features = [n for n, a, k in zip(kept_features, after_filter, keep, strict=True) if a and not k]
-    candidates = np.flatnonzero(keep)
-    candidate_features = [kept_features[i] for i in candidates]
-    z_candidates = z[:, candidates]
-    logger.info(
-        "%s model: %d features, %d constant, %d filtered, %d pruned, %d LASSO candidates",
-        kind,
-        len(names),
-        len(constant_features),
-        len(filtered_features),
-        len(pruned_features),
-        len(candidate_features),
-    )
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        path = lasso_path(z_candidates, y, config)
-    n_unconverged = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
-    if n_unconverged:
-        notes.append(
-            f"{n_unconverged} LASSO fit(s) did not converge within {config.lasso_max_iter} iterations"
-        )
-    lambda_index = path.index_1se if config.lambda_rule == "1se" else path.index_min
-    coefs = path.coefs[lambda_index]
-    intercept = float(path.intercepts[lambda_index])
-    selected = np.flatnonzero(coefs)
-    if selected.size == 0:
-        lambda_index, selected = _fallback_selection(path, config.fallback_features)
-        coefs = path.coefs[lambda_index]
-        intercept = float(path.intercepts[lambda_index])
-        notes.append(
-            f"the LASSO selected no feature at the {config.lambda_rule} lambda; fell back to the "
-            f"{selected.size} largest coefficient(s) at the first lambda of the path with any "
-            f"(lambda={path.lambdas[lambda_index]:.4g})"
-        )
-    selected_features = [candidate_features[i] for i in selected]
-    z_selected = z_candidates[:, selected]
-
-    svm_folds = StratifiedKFold(config.svm_folds, shuffle=True, random_state=config.seed)
-    grid = GridSearchCV(
-        SVC(kernel="rbf"),
-        {"C": list(config.c_grid), "gamma": [f / len(selected) for f in config.gamma_factors]},
-        scoring="roc_auc",
-        cv=svm_folds,
-        refit=False,
-    ).fit(z_selected, y)
-    svm_params = {"C": float(grid.best_params_["C"]), "gamma": float(grid.best_params_["gamma"])}
-    calibrated = CalibratedClassifierCV(
-        SVC(kernel="rbf", **svm_params),
-        method="sigmoid",
-        cv=StratifiedKFold(config.calibration_folds, shuffle=True, random_state=config.seed),
-        ensemble=True,
-    )
-    calibrated.fit(z_selected, y)
-    parts = {
-        "kind": kind,
-        "config": config,
-        "feature_names": names,
-        "constant_features": constant_features,
-        "kept_features": kept_features,
-        "univariate_p": p_values,
-        "filtered_features": filtered_features,
-        "pruned_features": pruned_features,
-        "candidate_features": candidate_features,
-        "scaler_": scaler,
-        "path_": path,
-        "lambda_index_": lambda_index,
-        "lambda_": float(path.lambdas[lambda_index]),
-        "selected_features": selected_features,
-        "lasso_weights_": coefs[selected].copy(),
-        "lasso_intercept_": intercept,
-        "svm_params_": svm_params,
-        "svm_cv_auc_": float(grid.best_score_),
-        "calibrated_": calibrated,
-        "n_train": len(y),
-        "n_positive": int(y.sum()),
-    }
-    return parts, notes
+    return LassoSVM(kind, list(feature_names), config).fit(x, y)
 
 
 def fit_on_split(
@@ -419,7 +220,7 @@ def fit_on_split(
     label_column: str = "label",
     split_column: str = "split",
     train_value: str = "train",
-) -> FittedModel:
+) -> LassoSVM:
     """Fit a model of ``kind`` on the rows of ``table`` whose split is ``train_value``.
 
     ``table`` maps column names to equal-length columns (a dict of arrays or a pandas
@@ -444,14 +245,19 @@ def fit_on_split(
     return fit_model(x, labels, names, kind, config)
 
 
-def _check_kind(kind: str) -> None:
-    if kind not in MODEL_KINDS:
-        raise InputError(f"model kind must be one of {MODEL_KINDS}, not {kind!r}")
-
-
 def _validated_training_data(
-    x: np.ndarray, y: np.ndarray, feature_names: Sequence[str], kind: str, config: TrainingConfig
+    x: np.ndarray,
+    y: np.ndarray,
+    feature_names: Sequence[str],
+    kind: str,
+    config: TrainingConfig,
+    nested: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A float copy of ``x``, integer labels and the feature names, or InputError saying what is wrong.
+
+    ``nested``: the fit refits the pipeline on each outer fold, so the smaller class must be large
+    enough for the inner cross-validation within (svm_folds - 1) / svm_folds of the cases.
+    """
     names = list(feature_names)
     suitable = set(features_for_kind(names, kind))
     if not names:
@@ -470,21 +276,10 @@ def _validated_training_data(
             f"{len(bad)} feature(s) have missing or non-finite training values, e.g. {bad[:5]}; "
             "remove or impute them before training"
         )
-    y_raw = np.asarray(y)
-    if y_raw.shape != (x.shape[0],):
-        raise InputError(f"y must have one label per row ({x.shape[0]}), got shape {y_raw.shape}")
-    try:
-        y = y_raw.astype(float)
-    except (TypeError, ValueError) as error:
-        raise InputError("labels must be 0 (no expansion) or 1 (expansion)") from error
-    if not np.isin(y, (0.0, 1.0)).all():
-        raise InputError(f"labels must be 0 or 1, found {sorted(set(y_raw.tolist()))[:10]}")
-    y = y.astype(int)
+    y = _validated_labels(y, x.shape[0])
     smallest = int(min(y.sum(), len(y) - y.sum()))
-    # Each outer fold refits the pipeline on (svm_folds - 1) / svm_folds of the cases, and that fit
-    # cross-validates the LASSO, the SVM and the calibration within them.
     inner = max(config.lasso_folds, config.svm_folds, config.calibration_folds)
-    needed = int(np.ceil(inner * config.svm_folds / (config.svm_folds - 1)))
+    needed = int(np.ceil(inner * config.svm_folds / (config.svm_folds - 1))) if nested else inner
     if smallest < needed:
         raise InputError(
             f"the training set has {smallest} case(s) in its smaller class; the configured "
@@ -493,27 +288,14 @@ def _validated_training_data(
     return x, y, names
 
 
-def _prune_correlated(z: np.ndarray, p_values: np.ndarray, keep: np.ndarray, threshold: float) -> np.ndarray:
-    """Greedy pruning in order of increasing p: a feature is kept unless |rho| > threshold with a kept one."""
-    candidates = np.flatnonzero(keep)
-    ranks = rankdata(z[:, candidates], axis=0)
-    rho = np.atleast_2d(np.corrcoef(ranks, rowvar=False))
-    order = np.lexsort((candidates, p_values[candidates]))  # by p, ties by input order
-    chosen: list[int] = []
-    for i in order:
-        if all(abs(rho[i, j]) <= threshold for j in chosen):
-            chosen.append(i)
-    result = np.zeros_like(keep)
-    result[candidates[chosen]] = True
-    return result
-
-
-def _fallback_selection(path: LassoPath, k: int) -> tuple[int, np.ndarray]:
-    nonzero_rows = np.flatnonzero(np.any(path.coefs != 0, axis=1))
-    if nonzero_rows.size == 0:
-        raise InputError("no feature enters the LASSO path: the features carry no signal about the label")
-    index = int(nonzero_rows[0])
-    coefs = path.coefs[index]
-    nonzero = np.flatnonzero(coefs)
-    top = nonzero[np.argsort(-np.abs(coefs[nonzero]), kind="stable")[:k]]
-    return index, np.sort(top)
+def _validated_labels(y: np.ndarray, n_rows: int) -> np.ndarray:
+    y_raw = np.asarray(y)
+    if y_raw.shape != (n_rows,):
+        raise InputError(f"y must have one label per row ({n_rows}), got shape {y_raw.shape}")
+    try:
+        labels = y_raw.astype(float)
+    except (TypeError, ValueError) as error:
+        raise InputError("labels must be 0 (no expansion) or 1 (expansion)") from error
+    if not np.isin(labels, (0.0, 1.0)).all():
+        raise InputError(f"labels must be 0 or 1, found {sorted(set(y_raw.tolist()))[:10]}")
+    return labels.astype(int)

@@ -11,20 +11,19 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import SimpleITK as sitk
 
 from .. import __version__
-from ..common.errors import ModelError
-from ..features.backbone import Backbone
-from ..features.deep_slices import DeepSliceConfig
-from ..features.featureset import feature_family
-from ..features.pipeline import ExtractionConfig, ExtractionResult, extract_features
-from ..features.radiomics import RADIOMICS_GRID, default_params_path, find_params_file, params_candidates
+from ..features.families import FEATURE_FAMILIES, ExtractionConfig, feature_family
+from ..features.pipeline import ExtractionResult, extract_features
 from ..imaging.measurements import measure_hematoma
-from ..model.bundle import FeatureExplanation, ModelBundle
+from .bundle import FeatureExplanation, ModelBundle
+
+if TYPE_CHECKING:
+    from ..features.backbone import Backbone
 
 
 def extraction_config_for(
@@ -35,55 +34,14 @@ def extraction_config_for(
     ``weights_file`` is needed when the model was trained with local backbone weights
     (identity ``file:<sha256>``); the file is verified against that hash.
     """
-    extractor = bundle.extractor
-    families = sorted({feature_family(name) for name in bundle.input_features})
-    params_path = None
-    if "radiomics" in families:
-        trained_grid = extractor.get("radiomics_grid")
-        if trained_grid != RADIOMICS_GRID:
-            raise ModelError(
-                f"model {bundle.model_id!r} was trained on radiomics computed on the "
-                f"{trained_grid or 'canonical-axial (HematomaExpansion 0.1)'} grid; this version computes "
-                f"them on the {RADIOMICS_GRID} grid, so its features cannot be reproduced on tilted scans. "
-                "Retrain the model with 'train' on features extracted by this version."
+    needed = {feature_family(name) for name in bundle.input_features}
+    settings: dict[str, Any] = {}
+    for name, family in FEATURE_FAMILIES.items():
+        if name in needed:
+            settings |= family.settings_from_identity(
+                bundle.extractor, bundle.model_id, bundle.folder, weights_file
             )
-        candidates = params_candidates([bundle.folder, default_params_path().parent])
-        sha256 = extractor["radiomics_params_sha256"]
-        params_path = find_params_file(sha256, candidates)
-        if params_path is None:
-            raise ModelError(
-                f"no pyradiomics parameter file with SHA-256 {sha256[:12]}... was found (searched: "
-                f"{', '.join(map(str, candidates)) or 'nothing'}); put the parameter file the model was "
-                "trained with into the model folder."
-            )
-    deep = DeepSliceConfig()
-    weights = "imagenet1k_v1"
-    if "deep" in families:
-        window = extractor["window"]
-        deep = DeepSliceConfig(
-            offsets_mm=tuple(extractor["slice_offsets_mm"]),
-            margin_mm=extractor["crop_margin_mm"],
-            window_level_hu=window["level_hu"],
-            window_width_hu=window["width_hu"],
-            size_px=extractor["deep_size_px"],
-            blank_outside=extractor["deep_blank_outside"],
-            aggregation=extractor["deep_aggregation"],
-        )
-        weights = extractor["backbone_id"]
-        if weights.startswith("file:"):
-            if not weights_file:
-                raise ModelError(
-                    f"model {bundle.model_id!r} was trained with local ResNet50 weights ({weights[:17]}...); "
-                    "give that weights file (option --weights-file, or Advanced > backbone weights file)."
-                )
-            weights = f"{weights_file}#sha256={weights.removeprefix('file:')}"
-    return ExtractionConfig.for_features(
-        bundle.input_features,
-        radiomics_params_path=params_path,
-        deep=deep,
-        backbone_weights=weights,
-        device=device,
-    )
+    return ExtractionConfig.for_features(bundle.input_features, device=device, **settings)
 
 
 @dataclass
@@ -108,11 +66,6 @@ class PredictionResult:
             f"{self.probability:.0%} - {self.category} risk of expansion "
             f"(model threshold {self.threshold:.0%})"
         )
-
-    @property
-    def percent_text(self) -> str:
-        """The risk as the panel shows it in large type, e.g. '72%'."""
-        return f"{self.probability:.0%}"
 
     @property
     def category_text(self) -> str:

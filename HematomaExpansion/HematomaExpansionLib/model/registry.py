@@ -1,7 +1,7 @@
 """Installed models: the bundles shipped in Resources/Models and any folders a user adds.
 
 Only the model cards (``model.json``) are read to list models; the arrays are loaded and verified
-by :func:`model_bundle.load_bundle` when a model is used.
+by :func:`.bundle.load_bundle` when a model is used.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..common.errors import ModelError
-from ..model.bundle import CARD_FILE, ModelBundle, load_bundle
+from .bundle import CARD_FILE, ModelBundle, load_bundle
 
 BUNDLED_MODELS_DIR = Path(__file__).resolve().parents[2] / "Resources" / "Models"
 DEFAULT_MODEL_ID = "phantom-v2-fused"

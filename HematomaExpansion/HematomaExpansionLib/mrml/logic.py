@@ -15,24 +15,22 @@ from typing import TYPE_CHECKING, Any
 
 import SimpleITK as sitk
 
-from .. import mrml
 from ..common.errors import InputError, SegmentExistsError
 from ..imaging.checks import validate_ct, validate_mask
-from ..imaging.segment_terms import (
-    DEFAULT_DRAFT_HU_RANGE,
-    HEMATOMA_COLOR,
-    HEMATOMA_SEGMENT_NAME,
-    HEMATOMA_TERMINOLOGY,
-)
+from ..imaging.draft_parameters import DEFAULT_DRAFT_HU_RANGE
+from ..imaging.segment_terms import HEMATOMA_COLOR, HEMATOMA_SEGMENT_NAME, HEMATOMA_TERMINOLOGY
 from ..model.applicability import ApplicabilityChecklist
 from ..model.bundle import ModelBundle
 from ..model.registry import load_model
-from ..mrml.runtime import SlicerRuntime
+from .runtime import SlicerRuntime
+from .scene import node_label
+from .segments import mask_to_segment, new_segmentation_node, resolve_segment_id, segment_to_mask
+from .tables import table_node_from_rows
+from .volumes import ras_to_lps, sitk_to_volume, volume_to_sitk
 
 # Imaging, radiomics and deep-learning packages are imported where they are used, so that the
 # module loads in Slicer before its first-use installation of missing packages.
 if TYPE_CHECKING:
-    from ..features.featureset import FeatureSet
     from ..features.pipeline import ExtractionConfig, ExtractionResult
     from ..imaging.draft import DraftResult
     from ..model.prediction import PredictionResult
@@ -77,7 +75,7 @@ class HematomaExpansionLogicBase:
                 f"Segmentation '{segmentation_node.GetName()}' has no segments; segment the hematoma first."
             )
         try:
-            mrml.resolve_segment_id(segmentation_node, segment_id or None)
+            resolve_segment_id(segmentation_node, segment_id or None)
         except InputError as error:
             return str(error)
         return None
@@ -91,11 +89,7 @@ class HematomaExpansionLogicBase:
         if volume_node is None:
             raise InputError("Select the CT volume before creating the hematoma segment.")
         if segmentation_node is None:
-            segmentation_node = self.scene.AddNewNodeByClass(
-                "vtkMRMLSegmentationNode", f"{volume_node.GetName()} hematoma"
-            )
-            segmentation_node.CreateDefaultDisplayNodes()
-            segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
+            segmentation_node = new_segmentation_node(self.scene, volume_node)
         segmentation = segmentation_node.GetSegmentation()
         existing = segmentation.GetSegmentIdBySegmentName(HEMATOMA_SEGMENT_NAME)
         if existing:
@@ -122,32 +116,24 @@ class HematomaExpansionLogicBase:
         """
         if volume_node is None:
             raise InputError("Select the CT volume to draft the hematoma on.")
-        ct = mrml.volume_to_sitk(volume_node)
-        validate_ct(ct, f"volume {mrml.node_label(volume_node)}")
+        ct = volume_to_sitk(volume_node)
+        validate_ct(ct, f"volume {node_label(volume_node)}")
+        existing = ""
         if segmentation_node is not None:
             existing = segmentation_node.GetSegmentation().GetSegmentIdBySegmentName(segment_name)
             if existing and not overwrite:
                 raise SegmentExistsError(
-                    f"Segmentation {mrml.node_label(segmentation_node)} already has a segment '{segment_name}'; "
+                    f"Segmentation {node_label(segmentation_node)} already has a segment '{segment_name}'; "
                     "confirm to replace it, or rename it first."
                 )
         from ..imaging.draft import draft_hematoma
 
-        seed_lps = (
-            None if seed_point_ras is None else (-seed_point_ras[0], -seed_point_ras[1], seed_point_ras[2])
-        )
-        draft = draft_hematoma(ct, seed_lps, hu_range)
+        draft = draft_hematoma(ct, None if seed_point_ras is None else ras_to_lps(seed_point_ras), hu_range)
         if segmentation_node is None:
-            segmentation_node = self.scene.AddNewNodeByClass(
-                "vtkMRMLSegmentationNode", f"{volume_node.GetName()} hematoma"
-            )
-            segmentation_node.CreateDefaultDisplayNodes()
-            segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
-        elif overwrite:
-            existing = segmentation_node.GetSegmentation().GetSegmentIdBySegmentName(segment_name)
-            if existing:
-                segmentation_node.GetSegmentation().RemoveSegment(existing)
-        segment_id = mrml.mask_to_segment(
+            segmentation_node = new_segmentation_node(self.scene, volume_node)
+        elif existing:
+            segmentation_node.GetSegmentation().RemoveSegment(existing)
+        segment_id = mask_to_segment(
             self.runtime, draft.mask, segmentation_node, segment_name, HEMATOMA_COLOR, HEMATOMA_TERMINOLOGY
         )
         return segmentation_node, segment_id, draft
@@ -160,15 +146,15 @@ class HematomaExpansionLogicBase:
             raise InputError("No CT volume selected; select the non-contrast head CT.")
         if segmentation_node is None:
             raise InputError("No segmentation selected; select or create the hematoma segmentation.")
-        ct_source = f"volume {mrml.node_label(volume_node)}"
+        ct_source = f"volume {node_label(volume_node)}"
         if volume_node.IsA("vtkMRMLLabelMapVolumeNode"):
             raise InputError(f"The CT input {ct_source} is a labelmap; select the CT image itself.")
-        ct = mrml.volume_to_sitk(volume_node)
+        ct = volume_to_sitk(volume_node)
         validate_ct(ct, ct_source)
-        segment_id = mrml.resolve_segment_id(segmentation_node, segment)
+        segment_id = resolve_segment_id(segmentation_node, segment)
         segment_name = segmentation_node.GetSegmentation().GetSegment(segment_id).GetName()
-        mask_source = f"segment '{segment_name}' of {mrml.node_label(segmentation_node)}"
-        mask, warnings = mrml.segment_to_mask(self.runtime, segmentation_node, segment_id, volume_node)
+        mask_source = f"segment '{segment_name}' of {node_label(segmentation_node)}"
+        mask, warnings = segment_to_mask(self.runtime, segmentation_node, segment_id, volume_node)
         validate_mask(mask, ct, mask_source, ct_source)
         return HematomaInputs(ct, mask, segment_id, segment_name, ct_source, mask_source, warnings)
 
@@ -193,7 +179,7 @@ class HematomaExpansionLogicBase:
             for name, value in measurements.items()
             if isinstance(value, int | float)
         ]
-        return mrml.table_node_from_rows(
+        return table_node_from_rows(
             self.scene, ["measurement", "value", "unit"], rows, "HematomaMeasurements", node=table_node
         )
 
@@ -222,13 +208,6 @@ class HematomaExpansionLogicBase:
         result.feature_set.warnings[:0] = inputs.warnings
         result.feature_set.provenance.update({"ct": inputs.ct_source, "hematoma": inputs.mask_source})
         return result
-
-    def features_table(self, feature_set: FeatureSet, table_node: Any = None) -> Any:
-        """Write features into a table node (feature, value)."""
-        rows = [[name, float(value)] for name, value in feature_set.features.items()]
-        return mrml.table_node_from_rows(
-            self.scene, ["feature", "value"], rows, "HematomaFeatures", node=table_node
-        )
 
     def predict(
         self,
@@ -269,7 +248,7 @@ class HematomaExpansionLogicBase:
 
     def prediction_table(self, result: PredictionResult, table_node: Any = None) -> Any:
         """The model's features of this case in a table node (feature, value, z-score, LASSO weight)."""
-        return mrml.table_node_from_rows(
+        return table_node_from_rows(
             self.scene,
             ["feature", "value", "z_score", "lasso_weight"],
             result.feature_rows(),
@@ -291,4 +270,4 @@ class HematomaExpansionLogicBase:
         image.SetOrigin(
             (extraction.crop.x_min_mm + pixel_mm / 2, extraction.crop.y_min_mm + pixel_mm / 2, z_mm[0])
         )
-        return mrml.sitk_to_volume(image, self.scene, "HematomaExpansionSlices", node=volume_node)
+        return sitk_to_volume(image, self.scene, "HematomaExpansionSlices", node=volume_node)

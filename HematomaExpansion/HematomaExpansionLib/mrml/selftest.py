@@ -1,8 +1,8 @@
 """Self-test scenarios of the module, on a small phantom and fully offline.
 
 Each scenario takes the module's Logic and a ``unittest.TestCase`` for its assertions, so the same
-scenarios run as ``HematomaExpansionTest`` inside Slicer (CTest) and under pytest on the headless
-runtime.
+scenarios run one by one as the ``test_*`` methods of ``HematomaExpansionTest`` inside Slicer (CTest)
+and as one pytest test each on the headless runtime.
 """
 
 from __future__ import annotations
@@ -17,21 +17,36 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from .. import mrml
-from ..cli import main as command_line
 from ..common.errors import InputError, SegmentExistsError
 from ..model.applicability import ApplicabilityChecklist
 from ..model.registry import load_model
-from ..synthetic.phantom import HematomaSpec, generate_phantom, write_case
+from ..reports.case_outputs import write_prediction
+from ..synthetic import HematomaSpec, generate_phantom, write_case
+from .loading import load_case
+from .segments import segment_to_mask
+from .tables import table_node_rows
+from .volumes import volume_to_sitk
 
 SAMPLE_SPEC = HematomaSpec(volume_ml=20.0, lobulation=0.1, heterogeneity_hu=3.0)
+PHANTOM_CASE_ID = "selftest"
 
 
 def _load_phantom_case(logic: Any, folder: Path, seed: int = 5) -> tuple[Any, Any, Any]:
     phantom = generate_phantom(SAMPLE_SPEC, preset="clinical", seed=seed)
-    paths = write_case(phantom, folder, "selftest")
-    volume, segmentation = mrml.load_case(logic.runtime, paths["ct"], paths["hematoma"])
+    paths = write_case(phantom, folder, PHANTOM_CASE_ID)
+    volume, segmentation = load_case(logic.runtime, paths["ct"], paths["hematoma"])
     return phantom, volume, segmentation
+
+
+def _seed_ras(phantom: Any) -> tuple[float, float, float]:
+    """The phantom's hematoma centre (LPS truth) as a point clicked in Slicer (RAS)."""
+    x, y, z = phantom.truth["centre_mm"]
+    return (-x, -y, z)
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice overlap of two boolean arrays."""
+    return 2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
 
 
 def scenario_measure_loaded_phantom(logic: Any, test: unittest.TestCase) -> None:
@@ -44,7 +59,7 @@ def scenario_measure_loaded_phantom(logic: Any, test: unittest.TestCase) -> None
     )
     test.assertEqual(result["n_components"], 1)
     table = logic.measurements_table(result)
-    rows = {row["measurement"]: row["value"] for row in mrml.table_node_rows(table)}
+    rows = {row["measurement"]: row["value"] for row in table_node_rows(table)}
     test.assertAlmostEqual(rows["volume_ml"], result["volume_ml"], places=9)
 
 
@@ -52,7 +67,7 @@ def scenario_bad_input_is_refused_and_nothing_changes(logic: Any, test: unittest
     """An unknown segment and an empty segmentation give clear errors; the inputs stay as they were."""
     with tempfile.TemporaryDirectory() as folder:
         _, volume, segmentation = _load_phantom_case(logic, Path(folder))
-    before = mrml.volume_to_sitk(volume)
+    before = volume_to_sitk(volume)
     segment_ids = list(segmentation.GetSegmentation().GetSegmentIDs())
     with test.assertRaises(InputError) as raised:
         logic.measure(volume, segmentation, "Oedema")
@@ -60,7 +75,7 @@ def scenario_bad_input_is_refused_and_nothing_changes(logic: Any, test: unittest
     empty = logic.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Empty")
     with test.assertRaises(InputError):
         logic.measure(volume, empty)
-    after = mrml.volume_to_sitk(volume)
+    after = volume_to_sitk(volume)
     test.assertEqual(list(segmentation.GetSegmentation().GetSegmentIDs()), segment_ids)
     test.assertTrue(
         np.array_equal(sitk.GetArrayViewFromImage(before), sitk.GetArrayViewFromImage(after)),
@@ -68,35 +83,42 @@ def scenario_bad_input_is_refused_and_nothing_changes(logic: Any, test: unittest
     )
 
 
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice overlap of two boolean arrays."""
-    return 2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
-
-
 def scenario_draft_hematoma_matches_truth(logic: Any, test: unittest.TestCase) -> None:
     """Draft the hematoma from a click inside it: Dice >= 0.9 with the truth; an existing draft is kept."""
     with tempfile.TemporaryDirectory() as folder:
         phantom, volume, segmentation = _load_phantom_case(logic, Path(folder))
-    x, y, z = phantom.truth["centre_mm"]
-    _, segment_id, draft = logic.draft_hematoma_segment(volume, segmentation, seed_point_ras=(-x, -y, z))
+    seed = _seed_ras(phantom)
+    _, segment_id, draft = logic.draft_hematoma_segment(volume, segmentation, seed_point_ras=seed)
     test.assertEqual(draft.chosen_component_reason, "seed point")
-    drafted, _ = mrml.segment_to_mask(logic.runtime, segmentation, segment_id, volume)
+    drafted, _ = segment_to_mask(logic.runtime, segmentation, segment_id, volume)
     truth = sitk.GetArrayViewFromImage(phantom.mask) > 0
     test.assertGreaterEqual(dice(sitk.GetArrayViewFromImage(drafted) > 0, truth), 0.9)
     test.assertEqual(segmentation.GetSegmentation().GetNumberOfSegments(), 2)
     with test.assertRaises(SegmentExistsError):
-        logic.draft_hematoma_segment(volume, segmentation, seed_point_ras=(-x, -y, z))
-    logic.draft_hematoma_segment(volume, segmentation, seed_point_ras=(-x, -y, z), overwrite=True)
+        logic.draft_hematoma_segment(volume, segmentation, seed_point_ras=seed)
+    logic.draft_hematoma_segment(volume, segmentation, seed_point_ras=seed, overwrite=True)
     test.assertEqual(segmentation.GetSegmentation().GetNumberOfSegments(), 2)
 
 
+def _predict_files_as_the_command_line(
+    logic: Any, ct_path: Path, hematoma_path: Path, out: Path
+) -> list[Path]:
+    """What ``predict --ct --hematoma --segment 1 --out`` does: load the files, predict, write outputs."""
+    volume, segmentation = load_case(logic.runtime, ct_path, hematoma_path)
+    checklist = ApplicabilityChecklist(False, False, False)
+    result = logic.predict(volume, segmentation, "1", None, checklist=checklist)
+    intended_use = result.provenance.get("model_intended_use", "")
+    return write_prediction(result, out, ct_path.name, checklist, intended_use)
+
+
 def scenario_predict_drafted_hematoma_with_bundled_model(logic: Any, test: unittest.TestCase) -> None:
-    """Draft the hematoma, predict with the bundled model, and compare with the command line."""
+    """Draft the hematoma, predict with the bundled model, and compare with predicting from the files."""
     bundle = load_model(None)
     with tempfile.TemporaryDirectory() as folder:
         phantom, volume, segmentation = _load_phantom_case(logic, Path(folder))
-        x, y, z = phantom.truth["centre_mm"]
-        _, segment_id, _ = logic.draft_hematoma_segment(volume, segmentation, seed_point_ras=(-x, -y, z))
+        _, segment_id, _ = logic.draft_hematoma_segment(
+            volume, segmentation, seed_point_ras=_seed_ras(phantom)
+        )
         checklist = ApplicabilityChecklist(True, True, True)
         result = logic.predict(volume, segmentation, segment_id, bundle, checklist=checklist)
         test.assertTrue(0.0 <= result.probability <= 1.0)
@@ -108,30 +130,19 @@ def scenario_predict_drafted_hematoma_with_bundled_model(logic: Any, test: unitt
         test.assertFalse(
             [w for w in result.warnings if "not confirmed" in w], "checklist warnings despite ticks"
         )
-        table = mrml.table_node_rows(logic.prediction_table(result))
+        table = table_node_rows(logic.prediction_table(result))
         test.assertEqual([row["feature"] for row in table], bundle.input_features)
 
-        drafted, _ = mrml.segment_to_mask(logic.runtime, segmentation, segment_id, volume)
+        drafted, _ = segment_to_mask(logic.runtime, segmentation, segment_id, volume)
         draft_path = Path(folder) / "draft.nii.gz"
         sitk.WriteImage(drafted, str(draft_path))
         out = Path(folder) / "cli"
-        code = command_line(
-            [
-                "predict",
-                "--ct",
-                str(Path(folder) / "selftest_ct.nrrd"),
-                "--hematoma",
-                str(draft_path),
-                "--segment",
-                "1",
-                "--out",
-                str(out),
-            ]
-        )
-        test.assertEqual(code, 0)
-        from_cli = json.loads((out / "prediction.json").read_text())
-        test.assertAlmostEqual(from_cli["probability"], result.probability, places=9)
-        test.assertEqual(from_cli["model_id"], bundle.model_id)
+        ct_path = Path(folder) / f"{PHANTOM_CASE_ID}_ct.nrrd"
+        written = _predict_files_as_the_command_line(logic, ct_path, draft_path, out)
+        test.assertIn(out / "prediction.json", written)
+        from_files = json.loads((out / "prediction.json").read_text())
+        test.assertAlmostEqual(from_files["probability"], result.probability, places=9)
+        test.assertEqual(from_files["model_id"], bundle.model_id)
 
 
 SCENARIOS: tuple[Callable[[Any, unittest.TestCase], None], ...] = (

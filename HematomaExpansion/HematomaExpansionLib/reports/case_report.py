@@ -11,12 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from ..common.atomic import write_text_atomic
+from ..features.pipeline import ExtractionResult
 from ..imaging.measurements import unit_of
 from ..model.applicability import ApplicabilityChecklist
 from ..model.prediction import PredictionResult
-from ..reports.html import figure_png, html_table, png_data_uri
+from .html import STYLESHEET, figure_png, html_table, png_data_uri
 
 MEASUREMENT_LABELS = {
     "volume_ml": "Hematoma volume (voxel count)",
@@ -31,33 +33,39 @@ MEASUREMENT_LABELS = {
     "sd_hu": "Density SD",
 }
 
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Arial,sans-serif;margin:24px;color:#222;max-width:1100px}
-h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
-.risk{font-size:44px;font-weight:700}.high{color:#b3261e}.low{color:#1b6e3c}
-.banner{background:#fff4e5;border:1px solid #f0b429;padding:8px 12px;margin:12px 0}
-table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-.slices{display:flex;gap:8px;flex-wrap:wrap}.slices figure{margin:0;text-align:center;font-size:12px}
-.warn{color:#8a4b00}code{font-size:12px}
-"""
-
 
 def _slice_figure_png(image: np.ndarray, mask: np.ndarray | None, title: str) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(2.4, 2.4), dpi=100)
+    """One windowed slice (values in [0, 1]) with the hematoma outline in red, as PNG bytes."""
+    figure = Figure(figsize=(2.4, 2.4), dpi=100)
+    axes = figure.add_subplot()
     axes.imshow(image, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     if mask is not None and mask.any():
         axes.contour(mask.astype(float), levels=[0.5], colors=["#ff3b30"], linewidths=1.0)
     axes.set_title(title, fontsize=9)
     axes.axis("off")
-    png = figure_png(figure, bbox_inches="tight")
-    plt.close(figure)
-    return png
+    return figure_png(figure, bbox_inches="tight")
+
+
+def _slices_section(extraction: ExtractionResult) -> str:
+    """The five slices the network saw, each with the hematoma outline, and the crop."""
+    e = html.escape
+    offsets = [z - extraction.cross_section.z_mm for z in extraction.z_positions_mm]
+    figures = []
+    for index, (image, z_mm, offset) in enumerate(
+        zip(extraction.slice_images, extraction.z_positions_mm, offsets, strict=True)
+    ):
+        mask = extraction.slice_masks[index] if extraction.slice_masks is not None else None
+        png = _slice_figure_png(image, mask, f"z0 {offset:+.0f} mm")
+        figures.append(
+            f'<figure><img src="{png_data_uri(png)}" alt="slice z = {z_mm:.1f} mm"><figcaption>z = {z_mm:.1f} mm</figcaption></figure>'
+        )
+    crop = extraction.crop.as_dict() if extraction.crop is not None else {}
+    return (
+        "<h2>What the network saw</h2><p>The largest axial cross-section (z0) and the slices 1 and 2 mm "
+        "above and below, cropped around the hematoma and windowed; the hematoma outline in red.</p>"
+        f'<div class="slices">{"".join(figures)}</div>'
+        f"<p>Crop: <code>{e(str(crop))}</code></p>"
+    )
 
 
 def render_case_report(
@@ -93,23 +101,7 @@ def render_case_report(
     sections.append("<h2>Hematoma</h2>" + html_table(["measurement", "value", "unit"], rows, numbers=True))
 
     if extraction.slice_images is not None:
-        offsets = [z - extraction.cross_section.z_mm for z in extraction.z_positions_mm]
-        figures = []
-        for index, (image, z_mm, offset) in enumerate(
-            zip(extraction.slice_images, extraction.z_positions_mm, offsets, strict=True)
-        ):
-            mask = extraction.slice_masks[index] if extraction.slice_masks is not None else None
-            png = _slice_figure_png(image, mask, f"z0 {offset:+.0f} mm")
-            figures.append(
-                f'<figure><img src="{png_data_uri(png)}" alt="slice z = {z_mm:.1f} mm"><figcaption>z = {z_mm:.1f} mm</figcaption></figure>'
-            )
-        crop = extraction.crop.as_dict() if extraction.crop is not None else {}
-        sections.append(
-            "<h2>What the network saw</h2><p>The largest axial cross-section (z0) and the slices 1 and 2 mm "
-            "above and below, cropped around the hematoma and windowed; the hematoma outline in red.</p>"
-            f'<div class="slices">{"".join(figures)}</div>'
-            f"<p>Crop: <code>{e(str(crop))}</code></p>"
-        )
+        sections.append(_slices_section(extraction))
 
     feature_rows = [[n, v, z, w] for n, v, z, w in result.feature_rows()]
     sections.append(
@@ -129,7 +121,7 @@ def render_case_report(
     sections.append(f"<p><small>Generated {datetime.now(UTC).isoformat(timespec='seconds')}</small></p>")
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{e(case_label)}: hematoma expansion risk</title>'
-        f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>\n"
+        f"<style>{STYLESHEET}</style></head><body>{''.join(sections)}</body></html>\n"
     )
 
 

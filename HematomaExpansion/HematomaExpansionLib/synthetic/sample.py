@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .phantom import HematomaSpec, generate_phantom, write_case
+from .case_files import write_case
+from .phantom import generate_phantom
+from .spec import HematomaSpec
 
 SAMPLE_SPEC_KWARGS = {"volume_ml": 30.0, "lobulation": 0.15, "heterogeneity_hu": 4.0, "n_hypodense_foci": 1}
 SAMPLE_SEED = 7

@@ -1,0 +1,38 @@
+"""Command line: ``python -m HematomaExpansionLib <command>``, the same Logic as the Slicer module.
+
+Each command loads its inputs into a Slicer scene (the application's inside Slicer, a headless one
+on slicer-core elsewhere) and calls the module's Logic. Bad input ends with a one-line
+``error: ...`` on stderr and exit code 2; an unexpected failure exits with 1. The parser is built
+from :data:`.arguments.COMMANDS` (arguments as data); the handlers are in :mod:`.commands`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+from ..common.errors import InputError, ModelError
+from .arguments import build_parser
+from .commands import EXIT_BAD_INPUT, EXIT_UNEXPECTED
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["build_parser", "main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.handler(args)
+    except (InputError, ModelError) as error:
+        sys.stderr.write(f"error: {error}\n")
+        return EXIT_BAD_INPUT
+    except Exception:
+        logger.exception("unexpected failure in '%s'", args.command)
+        return EXIT_UNEXPECTED

@@ -1,0 +1,77 @@
+"""Worker processes for cohort jobs: never forked from the caller, preloaded, with a share of the cores.
+
+Worker processes are never forked from the calling process (torch and VTK are not safe to fork
+once initialised). On Linux they fork from a "forkserver" process that has imported the task's
+module and the ``preload`` modules once but run nothing; on macOS (where forking after system
+frameworks are loaded is unsafe) and Windows they are spawned, and each imports everything itself.
+On 2 cores, 5 small cases with jobs=2 took 14-15 s with the preloaded forkserver and 30-50 s with
+spawn, the difference being the import of torch, pyradiomics and slicer-core in each worker. As
+with any multiprocessing, a script that starts workers needs an ``if __name__ == "__main__":``
+guard. Each worker gets ``max(1, cores // workers)`` ITK (and, where imported, torch) threads, so
+that the workers together use the cores once.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib
+import logging
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def threads_per_worker(jobs: int, cores: int | None = None) -> int:
+    """Threads each of ``jobs`` workers may use so that together they do not oversubscribe."""
+    return max(1, (cores or available_cores()) // max(1, jobs))
+
+
+def _worker_modules(task: Callable[..., Any], preload: Sequence[str]) -> list[str]:
+    """The modules every worker imports first: ``preload``, SimpleITK and the task's own module."""
+    function = getattr(task, "func", task)  # a functools.partial's function
+    candidates = (*preload, "SimpleITK", getattr(function, "__module__", None))
+    return [m for m in dict.fromkeys(candidates) if m and m != "__main__"]
+
+
+def _start_worker(threads: int, modules: Sequence[str]) -> None:
+    """Import the worker's modules (a forkserver's children have them already) and limit its threads."""
+    for module in modules:
+        importlib.import_module(module)
+    import SimpleITK as sitk
+
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+
+
+def worker_pool(
+    workers: int, task: Callable[..., Any], preload: Sequence[str] = ()
+) -> concurrent.futures.ProcessPoolExecutor:
+    """A pool of ``workers`` processes for ``task`` (see the module docstring); use it as a context manager.
+
+    ``preload`` names modules the workers need (heavy imports), imported once before they start.
+    """
+    modules = _worker_modules(task, preload)
+    if sys.platform.startswith("linux"):
+        context = multiprocessing.get_context("forkserver")
+        # Takes effect when this process first starts its forkserver; later calls reuse that server.
+        context.set_forkserver_preload(modules)
+    else:
+        context = multiprocessing.get_context("spawn")
+    threads = threads_per_worker(workers)
+    logger.info("starting %d worker processes, %d threads each", workers, threads)
+    return concurrent.futures.ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(threads, modules)
+    )
