@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import pickle
 from pathlib import Path
@@ -55,13 +56,40 @@ def test_embed_shape_dtype_and_bitwise_determinism(random0, images):
     assert np.array_equal(images, before)
 
 
-def test_embed_is_the_model_on_normalised_three_channel_input(random0, images):
-    x = torch.from_numpy(images.copy())[:, None].repeat(1, 3, 1, 1)
-    mean = torch.tensor([0.485, 0.456, 0.406])[None, :, None, None]
-    std = torch.tensor([0.229, 0.224, 0.225])[None, :, None, None]
+def test_embed_is_the_model_in_float64_on_normalised_three_channel_input(random0, images):
+    parameters = list(random0.model.parameters())
+    assert random0.dtype == torch.float64 and all(p.dtype == torch.float64 for p in parameters)
+    assert all(torch.equal(p, p.float().double()) for p in parameters)  # the float32 weights, unrounded
+    x = torch.from_numpy(images.astype(np.float64))[:, None].repeat(1, 3, 1, 1)
+    mean = torch.tensor([0.485, 0.456, 0.406], dtype=torch.float64)[None, :, None, None]
+    std = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64)[None, :, None, None]
     with torch.no_grad():
-        expected = random0.model((x - mean) / std).double().numpy()
-    np.testing.assert_allclose(random0.embed(images), expected, rtol=1e-5, atol=1e-6)
+        expected = random0.model((x - mean) / std).numpy()
+        single = copy.deepcopy(random0.model).float()(((x - mean) / std).float()).double().numpy()
+    np.testing.assert_allclose(random0.embed(images), expected, rtol=1e-12, atol=1e-12)
+    assert np.abs(random0.embed(images) - single).max() <= 1e-5 * np.abs(single).max()  # float32 rounding
+
+
+def test_embed_does_not_depend_on_the_torch_thread_count(random0, images):
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = random0.embed(images)
+        torch.set_num_threads(2)
+        two = random0.embed(images)
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(one, two)
+
+
+def test_the_network_runs_in_float64_except_on_mps_which_has_none(random0):
+    assert bb.compute_dtype("cpu") == bb.compute_dtype("cuda:1") == torch.float64
+    assert bb.compute_dtype("mps") == torch.float32
+    assert random0.provenance() == {
+        "backbone_id": "random:0",
+        "backbone_fingerprint": random0.fingerprint,
+        "deep_precision": "float64",
+    }
 
 
 def test_embed_rejects_values_outside_unit_range(random0):

@@ -34,6 +34,14 @@ def test_batch_script_predicts_with_the_bundled_model_and_refuses_bad_input(tmp_
     assert (out / "report.html").is_file() and len(list((out / "slices").glob("*.png"))) == 5
     assert "risk of expansion" in result.stdout
 
+    (tmp_path / "mixed").mkdir()
+    (tmp_path / "mixed" / "notes.txt").write_text("a user's notes")
+    mixed = run_script(
+        "--ct", str(paths["ct"]), "--hematoma", str(paths["hematoma"]), "--out", str(tmp_path / "mixed")
+    )
+    assert mixed.returncode == 2 and mixed.stderr.count("\n") == 1 and "--overwrite" in mixed.stderr
+    assert sorted(p.name for p in (tmp_path / "mixed").iterdir()) == ["notes.txt"]
+
     bad = run_script(
         "--ct", str(paths["hematoma"]), "--hematoma", str(paths["hematoma"]), "--out", str(tmp_path / "bad")
     )

@@ -18,6 +18,7 @@ import SimpleITK as sitk
 from radiomics import featureextractor
 
 from HematomaExpansionLib import mrml
+from HematomaExpansionLib.cohort.extraction import extraction_cache_key
 from HematomaExpansionLib.common.errors import InputError
 from HematomaExpansionLib.features.backbone import load_resnet50
 from HematomaExpansionLib.features.families import (
@@ -435,6 +436,14 @@ def test_feature_families_are_one_registry():
     assert ExtractionConfig().names_for(FEATURE_FAMILIES["radiomics"]) is None
     with pytest.raises(InputError, match="feature families must be among"):
         ExtractionConfig(families=("clinical",))
+
+
+def test_deep_precision_keys_the_cache_but_not_the_extractor_identity():
+    """Cached float32 deep features are recomputed; models trained on float32 ones accept float64 ones."""
+    key = extraction_cache_key(ExtractionConfig(families=("deep",), backbone_weights=WEIGHTS, device="cpu"))
+    assert key["deep_precision"] == "float64" and key["backbone_id"] == WEIGHTS
+    assert "deep_precision" not in DEEP_IDENTITY_KEYS
+    assert "deep_precision" not in extractor_identity({**key, "deep_precision": "float32"}, FAMILIES)
 
 
 def test_importing_the_features_package_loads_no_extractor():

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bundle_fixtures import copy_bundle, replace_npz
 from HematomaExpansionLib.common.errors import InputError, ModelError
 from HematomaExpansionLib.model.bundle import (
     ARRAYS_FILE,
@@ -69,22 +70,6 @@ def deep_model() -> LassoSVM:
     names = [f"deep_resnet50_mean_{j:04d}" for j in range(6)]
     config = dataclasses.replace(FAST_CONFIG, lasso_folds=5, n_lambdas=10, svm_folds=3, calibration_folds=3)
     return fit_model(x, y, names, "deep", config)
-
-
-def copy_bundle(source: Path, target: Path) -> Path:
-    target.mkdir()
-    for name in (CARD_FILE, ARRAYS_FILE):
-        (target / name).write_bytes((source / name).read_bytes())
-    return target
-
-
-def replace_npz(folder: Path, data: bytes, update_card: bool) -> None:
-    """Put ``data`` in place of model.npz; optionally make the card's SHA-256 match it."""
-    (folder / ARRAYS_FILE).write_bytes(data)
-    if update_card:
-        card = json.loads((folder / CARD_FILE).read_text())
-        card["model_npz_sha256"] = hashlib.sha256(data).hexdigest()
-        (folder / CARD_FILE).write_text(json.dumps(card))
 
 
 def test_numpy_prediction_equals_the_fitted_pipeline(bundle_dir, fitted_synthetic):
@@ -252,13 +237,13 @@ def test_saving_needs_the_extractor_identity_of_the_kind(deep_model, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_loading_and_predicting_need_neither_scikit_learn_nor_scipy(bundle_dir):
+def test_loading_and_predicting_need_neither_scikit_learn_nor_scipy_nor_torch(bundle_dir):
     code = (
         "import sys\n"
         "from HematomaExpansionLib.model.bundle import load_bundle\n"
         f"bundle = load_bundle({str(bundle_dir)!r})\n"
         "bundle.predict_proba(dict.fromkeys(bundle.input_features, 0.0))\n"
-        "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))\n"
+        "print(sorted(m for m in ('sklearn', 'scipy', 'torch') if m in sys.modules))\n"
     )
     package_root = Path(__file__).resolve().parents[1] / "HematomaExpansion"
     result = subprocess.run(
@@ -267,12 +252,12 @@ def test_loading_and_predicting_need_neither_scikit_learn_nor_scipy(bundle_dir):
     assert result.stdout.strip() == "[]"
 
 
-def test_importing_the_model_package_needs_neither_scikit_learn_nor_scipy_nor_torch():
+def test_importing_the_model_package_needs_neither_scikit_learn_nor_scipy_nor_torch_nor_jsonschema():
     code = (
         "import sys\n"
         "import HematomaExpansionLib.model as model\n"
         "assert model.load_model and model.TrainingConfig and model.save_bundle\n"
-        "print(sorted(m for m in ('sklearn', 'scipy', 'torch') if m in sys.modules))\n"
+        "print(sorted(m for m in ('sklearn', 'scipy', 'torch', 'jsonschema') if m in sys.modules))\n"
         "assert model.LassoSVM.__module__ == 'HematomaExpansionLib.model.lasso_svm'\n"
     )
     package_root = Path(__file__).resolve().parents[1] / "HematomaExpansion"

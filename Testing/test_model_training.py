@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import shutil
+from html import escape as html_escape
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,10 @@ from HematomaExpansionLib.common.errors import InputError, ModelError
 from HematomaExpansionLib.evaluation import evaluate_models, read_feature_table, train_models, training_sets
 from HematomaExpansionLib.features.radiomics import default_params_path
 from HematomaExpansionLib.model.bundle import ARRAYS_FILE, load_bundle
+from HematomaExpansionLib.model.card import SEAL_KEY
 from HematomaExpansionLib.model.registry import available_models
 from model_training_fixtures import (
+    DEEP_COLUMNS,
     RADIOMICS_COLUMNS,
     TINY_CONFIG,
     params_sha256,
@@ -195,7 +198,7 @@ def test_test_labels_and_values_change_only_the_evaluation(run, tmp_path):
     assert rows != synthetic_rows()[1]
     permuted = train_table(write_table(tmp_path / "table", columns, rows), tmp_path / "models")
 
-    volatile = {"metrics", "created_utc", "training_cohort", "model_npz_sha256"}
+    volatile = {"metrics", "created_utc", "training_cohort", "model_npz_sha256", SEAL_KEY}  # seal: of them
     for kind in KINDS:
         a, b = load_bundle(original.bundles[kind]), load_bundle(permuted.bundles[kind])
         assert set(a.arrays) == set(b.arrays)
@@ -317,6 +320,7 @@ def test_evaluate_reproduces_the_test_numbers_and_checks_the_identity(run, tmp_p
         ("bad_split", "split", r"must hold 'train' or 'test', found \['validation'\]"),
         ("text_value", RADIOMICS_COLUMNS[2], r"non-numeric value 'high' for case 'case009'"),
         ("missing_value", RADIOMICS_COLUMNS[3], r"missing or non-finite value for case 'case011'"),
+        ("negative_volume", "baseline_volume_ml", r"-3.5 for case 'case013'.*finite number >= 0"),
     ],
 )
 def test_bad_tables_exit_2_with_a_one_line_error_naming_file_and_column(
@@ -338,6 +342,8 @@ def test_bad_tables_exit_2_with_a_one_line_error_naming_file_and_column(
             row[columns.index(column)] = "high"
         if change == "missing_value" and i == 11:
             row[columns.index(column)] = ""
+        if change == "negative_volume" and i == 13:
+            row[columns.index(column)] = -3.5
     table_path = write_table(tmp_path, columns, rows)
     code = main(["train", str(table_path), "--out", str(tmp_path / "out"), "--kinds", "radiomics"])
     err = capsys.readouterr().err
@@ -399,3 +405,94 @@ def test_cli_train_applies_the_options_with_the_default_grids(tmp_path, capsys):
     (summary,) = [m for m in available_models([out]) if m.folder.parent == out]
     assert summary.intended_use == "Synthetic test data."
     assert summary.test_auc == card["metrics"]["test"]["auc"]["auc"] and summary.n_train == 120
+
+
+def _repeat_training_rows(rows: list[list], count: int, new_ids: bool) -> list[list]:
+    """Copies of the first ``count`` training rows appended as test rows (same values and labels)."""
+    copies = [list(r) for r in rows if r[1] == "train"][:count]
+    for i, copy in enumerate(copies):
+        copy[1] = "test"
+        if new_ids:
+            copy[0] = f"copy{i}"
+    return rows + copies
+
+
+def test_duplicate_case_ids_are_refused_by_read_train_and_evaluate(run, tmp_path, capsys):
+    """Test rows that repeat training cases (same ID, same values) would inflate the test AUC."""
+    columns, rows = synthetic_rows()
+    rows = _repeat_training_rows(rows, 2, new_ids=False)
+    first, second = rows[-2][0], rows[-1][0]
+    lines = {r[0]: [i + 2 for i, s in enumerate(rows) if s[0] == r[0]] for r in rows[-2:]}
+    assert lines[first][1] == len(rows) and len(lines[first]) == 2  # the CSV lines of each repeat
+    table_path = write_table(tmp_path / "table", columns, rows)
+    with pytest.raises(InputError) as error:
+        read_feature_table(table_path)
+    message = str(error.value)
+    assert str(table_path) in message and "case_id" in message
+    for case in (first, second):
+        assert f"{case!r} (lines {lines[case][0]} and {lines[case][1]})" in message, message
+    assert "remove" in message
+
+    _, trained = run
+    out = tmp_path / "out"
+    bundle = str(trained.bundles["radiomics"])
+    commands = [
+        ["train", str(table_path), "--out", str(out), "--kinds", "radiomics"],
+        ["evaluate", "--models", bundle, "--features", str(table_path), "--out", str(out)],
+    ]
+    for command in commands:
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and repr(first) in err
+        assert not out.exists()
+
+
+def test_identical_feature_rows_across_the_split_are_warned_in_metrics_report_and_output(run, tmp_path):
+    """Feature values of a training case under another ID in the test set: recorded, shown and printed."""
+    columns, rows = synthetic_rows()
+    rows = _repeat_training_rows(rows, 3, new_ids=True)
+    radiomics, deep = columns.index(RADIOMICS_COLUMNS[0]), columns.index(DEEP_COLUMNS[0])
+    rows[-2][deep] = repr(float(rows[-2][deep]) + 1e-6)  # copy1: the same radiomics only
+    rows[-1][0] = "near"  # one radiomics and one deep value differ: not the same case
+    rows[-1][radiomics], rows[-1][deep] = (repr(float(rows[-1][j]) + 1e-6) for j in (radiomics, deep))
+    originals = [r[0] for r in rows if r[1] == "train"][:2]
+    table_path = write_table(tmp_path / "table", columns, rows)
+    table = read_feature_table(table_path)
+    result = train_models(table, tmp_path / "out", kinds=["radiomics", "deep"], config=TINY_CONFIG)
+
+    metrics = json.loads(result.paths["metrics"].read_text())
+    assert metrics["identical_feature_rows"] == [
+        {"test_case_id": "copy0", "train_case_ids": [originals[0]], "feature_groups": ["radiomics", "deep"]},
+        {"test_case_id": "copy1", "train_case_ids": [originals[1]], "feature_groups": ["radiomics"]},
+    ]
+    (warning,) = metrics["warnings"]
+    assert all(f"{c!r}" in warning for c in ("copy0", "copy1", *originals))
+    assert "'near'" not in warning and "leak" in warning
+    report = result.paths["report"].read_text(encoding="utf-8")
+    assert html_escape(warning) in report
+    assert f"warning: {warning}" in result.lines()
+
+    _, clean = run
+    assert clean.metrics["warnings"] == [] and clean.metrics["identical_feature_rows"] == []
+    assert not any(line.startswith("warning:") for line in clean.lines())
+
+
+def test_cards_record_the_baseline_volume_range_of_the_training_rows(run, tmp_path):
+    table_path, result = run
+    volumes = [float(r["baseline_volume_ml"]) for r in read_rows(table_path) if r["split"] == "train"]
+    test_volumes = [float(r["baseline_volume_ml"]) for r in read_rows(table_path) if r["split"] == "test"]
+    every = volumes + test_volumes
+    assert (min(every), max(every), np.median(every)) != (min(volumes), max(volumes), np.median(volumes))
+    expected = {"min": min(volumes), "max": max(volumes), "median": float(np.median(volumes))}
+    for kind in KINDS:
+        recorded = load_bundle(result.bundles[kind]).card["training_cohort"]["baseline_volume_ml"]
+        assert recorded == pytest.approx(expected, rel=1e-12)
+    assert "baseline_volume_ml" not in result.metrics["cohort"]
+
+    columns, rows = synthetic_rows()
+    keep = [i for i, c in enumerate(columns) if c != "baseline_volume_ml"]
+    table_path = write_table(tmp_path, [columns[i] for i in keep], [[r[i] for i in keep] for r in rows])
+    result = train_models(
+        read_feature_table(table_path), tmp_path / "out", kinds=["radiomics"], config=TINY_CONFIG
+    )
+    assert "baseline_volume_ml" not in load_bundle(result.bundles["radiomics"]).card["training_cohort"]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import numpy as np
 import pytest
 
+from bundle_fixtures import copy_bundle, read_card, write_card
 from HematomaExpansionLib import mrml
 from HematomaExpansionLib.common.errors import ModelError
 from HematomaExpansionLib.features.backbone import load_resnet50
@@ -65,10 +65,9 @@ def test_a_model_trained_on_version_0_1_radiomics_is_refused_with_what_to_do(bun
     bundle, _ = bundle_and_model
     folder = tmp_path / "old-model"
     shutil.copytree(bundle.folder, folder)
-    card_path = folder / "model.json"
-    card = json.loads(card_path.read_text())
+    card = read_card(folder)
     del card["extractor"]["radiomics_grid"]
-    card_path.write_text(json.dumps(card))
+    write_card(folder, card, reseal=True)
     with pytest.raises(ModelError, match=r"canonical-axial \(HematomaExpansion 0.1\).*Retrain the model"):
         extraction_config_for(load_bundle(folder), device="cpu")
 
@@ -87,6 +86,30 @@ def test_prediction_equals_the_fitted_pipeline_and_computes_only_model_features(
     assert result.measurements["volume_ml"] == pytest.approx(phantom.truth["volume_ml"], rel=1e-9)
     assert result.provenance["model_id"] == "test-fused"
     assert len(result.provenance["radiomics_params_sha256"]) == 64
+
+
+def test_a_case_outside_the_training_volume_range_is_predicted_with_an_extrapolation_warning(
+    phantom, backbone, bundle_and_model, tmp_path
+):
+    bundle, _ = bundle_and_model
+    volume_ml = phantom.truth["volume_ml"]
+    results = {}
+    for name, (low, high) in {"normal": (2.0, 80.0), "large": (2.0, volume_ml / 2)}.items():
+        folder = copy_bundle(bundle.folder, tmp_path / name)
+        card = read_card(folder)
+        card["training_cohort"]["baseline_volume_ml"] = {"min": low, "max": high}
+        write_card(folder, card, reseal=True)
+        results[name] = predict_case(
+            phantom.ct, phantom.mask, load_bundle(folder), backbone=backbone, device="cpu"
+        )
+    assert not [w for w in results["normal"].warnings if "training cohort" in w]
+    expected = (
+        f"the hematoma volume {volume_ml:.1f} mL is outside the 2.0-{volume_ml / 2:.1f} mL range of model "
+        "'test-fused''s training cohort; the prediction is an extrapolation"
+    )
+    assert expected in results["large"].warnings
+    assert results["large"].probability == results["normal"].probability
+    assert results["large"].provenance["model_card_sha256"] == read_card(tmp_path / "large")["card_sha256"]
 
 
 def test_a_different_backbone_is_refused_naming_both_identities(phantom, bundle_and_model):

@@ -12,16 +12,18 @@ from HematomaExpansionLib.synthetic import HematomaSpec, generate_phantom
 
 SPACING = (0.5, 0.5, 2.0)
 ORIGIN = (-12.0, 30.0, 40.0)
+HEMATOMA_BOX = np.s_[3:6, 17:23, 18:24]  # (z, y, x): a clot of 65 HU in head_ct(), the mask of hematoma()
 
 
 def head_ct(shape=(8, 40, 40)) -> np.ndarray:
-    """A small CT-like array (z, y, x): air, a bone ring, brain with noise."""
+    """A small CT-like array (z, y, x): air, a bone ring, brain with noise, a clot where hematoma() lies."""
     rng = np.random.default_rng(1)
     _, yy, xx = np.indices(shape)
     radius = np.hypot(yy - shape[1] / 2, xx - shape[2] / 2)
     ct = np.full(shape, -1000.0)
     ct[radius < 18] = 1200.0
     ct[radius < 15] = 30.0 + rng.normal(0.0, 4.0, shape)[radius < 15]
+    ct[HEMATOMA_BOX] += 35.0
     return ct.round().astype(np.int16)
 
 
@@ -34,7 +36,7 @@ def image(array: np.ndarray, spacing=SPACING, origin=ORIGIN) -> sitk.Image:
 
 def hematoma(shape=(8, 40, 40)) -> np.ndarray:
     mask = np.zeros(shape, dtype=np.uint8)
-    mask[3:6, 17:23, 18:24] = 1
+    mask[HEMATOMA_BOX] = 1
     return mask
 
 

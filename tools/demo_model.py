@@ -6,12 +6,15 @@ bundles under HematomaExpansion/Resources/Models/ and the report under docs/synt
 
 Every step is seeded; the same command gives the same numbers. ``--reuse-cohort`` skips the
 generation when the cohort folder already holds a manifest (it is a pure function of n and seed).
+``--sample-reference-only`` only re-extracts the sample for Testing/reference/ with the installed
+bundles (its float64 features and the bundles' probabilities), keeping the training-time entries.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import shutil
 import sys
@@ -25,6 +28,9 @@ from HematomaExpansionLib.evaluation.feature_table import read_feature_table
 from HematomaExpansionLib.evaluation.roc import auc
 from HematomaExpansionLib.evaluation.training_run import train_models
 from HematomaExpansionLib.features.pipeline import ExtractionConfig, extract_features
+from HematomaExpansionLib.model.bundle import ModelBundle, load_bundle
+from HematomaExpansionLib.model.prediction import predict_case
+from HematomaExpansionLib.model.registry import load_model
 from HematomaExpansionLib.mrml.cohort_jobs import extract_cohort
 from HematomaExpansionLib.synthetic.phantom_cohort import generate_cohort
 from HematomaExpansionLib.synthetic.sample import write_sample_case
@@ -57,16 +63,41 @@ def ceiling_aucs(manifest: Path) -> dict[str, float]:
     return result
 
 
+def _sample_images(folder: Path) -> tuple[object, object]:
+    import SimpleITK as sitk
+
+    paths = write_sample_case(folder)
+    return sitk.ReadImage(str(paths["ct"])), sitk.ReadImage(str(paths["hematoma"]))
+
+
+def float64_extraction(bundle: ModelBundle, ct: object, mask: object) -> dict[str, object]:
+    """The sample's model features as this version extracts them (deep ones in float64, on the CPU)
+    and the bundle's (numpy) probability on them: what a prediction today must reproduce."""
+    result = predict_case(ct, mask, bundle, device="cpu")
+    features = result.extraction.feature_set.features
+    return {
+        "float64_features": {name: features[name] for name in bundle.input_features},
+        "float64_bundle_probability": result.probability,
+    }
+
+
+def refresh_sample_reference(folder: Path) -> dict[str, object]:
+    """The recorded reference with its float64 entries re-extracted by the installed bundles."""
+    reference = json.loads(SAMPLE_REFERENCE.read_text())
+    ct, mask = _sample_images(folder)
+    for model_id, recorded in reference["models"].items():
+        recorded.update(float64_extraction(load_model(model_id), ct, mask))
+    return reference
+
+
 def sample_reference(run: object, folder: Path) -> dict[str, object]:
     """The bundled sample's features and each training-time (scikit-learn) model's probability.
 
     Stored under Testing/reference/, so that a test can check, without any pickle, that the
-    installed bundles predict the sample as the fitted pipelines did (to 1e-9).
+    installed bundles predict the sample as the fitted pipelines did (to 1e-9), and that a
+    prediction today reproduces the float64 extraction.
     """
-    import SimpleITK as sitk
-
-    paths = write_sample_case(folder)
-    ct, mask = sitk.ReadImage(str(paths["ct"])), sitk.ReadImage(str(paths["hematoma"]))
+    ct, mask = _sample_images(folder)
     features = extract_features(
         ct, mask, ExtractionConfig(backbone_weights=BACKBONE, device="cpu")
     ).feature_set.features
@@ -79,6 +110,7 @@ def sample_reference(run: object, folder: Path) -> dict[str, object]:
         reference["models"][bundle_id] = {
             "features": selected,
             "sklearn_probability": float(fitted.predict_proba(row)[0, 1]),
+            **float64_extraction(load_bundle(run.bundles[kind]), ct, mask),
         }
     return reference
 
@@ -105,9 +137,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--reuse-cohort", action="store_true")
     parser.add_argument("--no-install", action="store_true", help="leave Resources/ and docs/ untouched")
+    parser.add_argument(
+        "--sample-reference-only",
+        action="store_true",
+        help="only re-extract the sample's float64 reference with the installed bundles",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
+    if args.sample_reference_only:
+        write_json_atomic(SAMPLE_REFERENCE, refresh_sample_reference(args.out / "sample"))
+        print(f"wrote {SAMPLE_REFERENCE} in {time.perf_counter() - started:.0f} s")
+        return 0
 
     cohort_dir = args.out / "cohort"
     manifest = cohort_dir / "manifest.csv"

@@ -10,10 +10,9 @@ is imported only when first used.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from .common.lazy import lazy_exports
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _EXPORTS = {
     ".common.errors": ("InputError", "ModelError"),
@@ -29,19 +28,5 @@ _EXPORTS = {
     ".mrml.runtime": ("SlicerRuntime",),
     ".mrml.cohort_jobs": ("extract_cohort", "predict_cohort"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = ["__version__", *sorted(_MODULE_OF)]
-
-
-def __getattr__(name: str) -> Any:
-    """Import the module that defines ``name`` on first use."""
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_MODULE_OF[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+_names, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = ["__version__", *_names]

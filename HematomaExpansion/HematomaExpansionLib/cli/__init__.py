@@ -2,7 +2,9 @@
 
 Each command loads its inputs into a Slicer scene (the application's inside Slicer, a headless one
 on slicer-core elsewhere) and calls the module's Logic. Bad input ends with a one-line
-``error: ...`` on stderr and exit code 2; an unexpected failure exits with 1. The parser is built
+``error: ...`` on stderr and exit code 2 (an ``--out`` that is a file too, before any work); a
+full disk ends with a one-line error and exit code 1; an unexpected failure exits with 1 and
+logs its traceback. The parser is built
 from :data:`.arguments.COMMANDS` (arguments as data); the handlers are in :mod:`.commands`.
 """
 
@@ -12,6 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from ..common.atomic import disk_full_message, is_disk_full, require_folder
 from ..common.errors import InputError, ModelError
 from .arguments import build_parser
 from .commands import EXIT_BAD_INPUT, EXIT_UNEXPECTED
@@ -29,10 +32,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        if getattr(args, "out", None) is not None:
+            require_folder(args.out)
         return args.handler(args)
     except (InputError, ModelError) as error:
         sys.stderr.write(f"error: {error}\n")
         return EXIT_BAD_INPUT
+    except OSError as error:
+        if is_disk_full(error):
+            sys.stderr.write(f"error: {disk_full_message(error)}\n")
+            return EXIT_UNEXPECTED
+        logger.exception("unexpected failure in '%s'", args.command)
+        return EXIT_UNEXPECTED
     except Exception:
         logger.exception("unexpected failure in '%s'", args.command)
         return EXIT_UNEXPECTED

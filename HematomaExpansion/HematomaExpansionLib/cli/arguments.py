@@ -21,6 +21,7 @@ from .commands import (
     cmd_phantom_cohort,
     cmd_predict,
     cmd_predict_cohort,
+    cmd_seal_model,
     cmd_train,
 )
 
@@ -165,7 +166,18 @@ COMMANDS = (
             *CASE_ARGUMENTS,
             *MODEL_ARGUMENTS,
             *CHECKLIST_ARGUMENTS,
-            _arg("--out", required=True, type=Path, help="output folder"),
+            _arg(
+                "--out",
+                required=True,
+                type=Path,
+                help="result folder: a new or empty one, or one with an earlier result, which is replaced "
+                "as a whole; the files of a run appear together or not at all",
+            ),
+            _arg(
+                "--overwrite",
+                action="store_true",
+                help="also write into a folder that holds other files (they are kept beside the result)",
+            ),
             _arg("--case-label", default=None, help="name shown in the report (default: the CT file name)"),
         ),
     ),
@@ -187,6 +199,13 @@ COMMANDS = (
         cmd_models,
         "list installed models",
         (_arg("--model-dir", type=Path, action="append", default=[], help="extra model folder"),),
+    ),
+    Command(
+        "seal-model",
+        cmd_seal_model,
+        "re-seal a model bundle after a deliberate edit of its model.json: check the card against the "
+        "schema and model.npz, then record the card's new SHA-256 (card_sha256)",
+        (_arg("folder", type=Path, help="model folder (model.json + model.npz)"),),
     ),
     Command(
         "train",

@@ -40,8 +40,11 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
     logic, volume, segmentation = _load_case(args)
     measurements = logic.measure(volume, segmentation, args.segment)
+    warnings = measurements.pop("warnings")
     rows = [[name, value, unit_of(name)] for name, value in measurements.items()]
     _out(format_table(["measurement", "value", "unit"], rows))
+    for warning in warnings:
+        _out(f"warning: {warning}")
     if args.out:
         path = write_csv_atomic(Path(args.out) / "measurements.csv", ["measurement", "value", "unit"], rows)
         _out(f"\nwritten: {path}")
@@ -142,8 +145,9 @@ def cmd_extract_cohort(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict the risk of hematoma expansion for one case and write a report."""
     from ..model.applicability import ApplicabilityChecklist
-    from ..reports.case_outputs import prediction_lines, write_prediction
+    from ..reports.case_outputs import check_result_folder, prediction_lines, write_prediction
 
+    check_result_folder(Path(args.out), args.overwrite)  # before minutes of work
     logic, volume, segmentation = _load_case(args)
     logic.model_dirs = list(args.model_dir)
     checklist = ApplicabilityChecklist(
@@ -158,7 +162,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for line in prediction_lines(result, case_label):
         _out(line)
     intended_use = result.provenance.get("model_intended_use", "")
-    for path in write_prediction(result, Path(args.out), case_label, checklist, intended_use):
+    written = write_prediction(result, Path(args.out), case_label, checklist, intended_use, args.overwrite)
+    for path in written:
         _out(f"written: {path}")
     return EXIT_OK
 
@@ -200,6 +205,20 @@ def cmd_models(args: argparse.Namespace) -> int:
     for summary in available_models(args.model_dir):
         marker = " (default)" if summary.model_id == DEFAULT_MODEL_ID else ""
         _out(f"{summary.describe()}{marker}\n  folder: {summary.folder}")
+    return EXIT_OK
+
+
+def cmd_seal_model(args: argparse.Namespace) -> int:
+    """Re-seal a model card after a deliberate edit; print what changed."""
+    from ..model.bundle_writer import seal_bundle
+    from ..model.card import CARD_FILE
+
+    old, new = seal_bundle(args.folder)
+    card = Path(args.folder) / CARD_FILE
+    if old == new:
+        _out(f"{card} is sealed already (card_sha256 {new}); nothing written")
+    else:
+        _out(f"sealed {card}: card_sha256 {old or 'none'} -> {new}")
     return EXIT_OK
 
 
@@ -301,6 +320,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         spontaneous=True,
         no_conventional_signs=True,
         out=out / "prediction",
+        overwrite=False,
         case_label="sample (synthetic phantom)",
     )
     return cmd_predict(predict_args)

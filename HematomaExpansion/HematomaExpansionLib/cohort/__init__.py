@@ -11,8 +11,7 @@ only when one of its names is first used.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from ..common.lazy import lazy_exports
 
 _EXPORTS = {
     ".manifest": ("CASE_ID_PATTERN", "CohortCase", "read_manifest"),
@@ -31,19 +30,4 @@ _EXPORTS = {
         "predict_cohort",
     ),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str) -> Any:
-    """Import the module that defines ``name`` on first use."""
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_MODULE_OF[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

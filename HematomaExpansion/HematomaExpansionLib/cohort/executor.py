@@ -9,6 +9,11 @@ spawn, the difference being the import of torch, pyradiomics and slicer-core in 
 with any multiprocessing, a script that starts workers needs an ``if __name__ == "__main__":``
 guard. Each worker gets ``max(1, cores // workers)`` ITK (and, where imported, torch) threads, so
 that the workers together use the cores once.
+
+Workers exit with the process that started the pool: a daemon thread in each waits for that
+process to end (its sentinel, ``multiprocessing.parent_process()``) and ends the worker, so that a killed run
+leaves no workers behind. The forkserver and the resource tracker then exit on their own, since the
+workers held the last ends of their pipes.
 """
 
 from __future__ import annotations
@@ -19,10 +24,14 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+#: Exit status of a worker whose starting process is gone.
+EXIT_ORPHANED = 70
 
 
 def available_cores() -> int:
@@ -44,8 +53,17 @@ def _worker_modules(task: Callable[..., Any], preload: Sequence[str]) -> list[st
     return [m for m in dict.fromkeys(candidates) if m and m != "__main__"]
 
 
+def _exit_with_parent() -> None:
+    """Wait until the process that started the pool is gone, then end this worker at once."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        parent.join()  # waits on the parent's sentinel, which closes when the parent ends
+        os._exit(EXIT_ORPHANED)
+
+
 def _start_worker(threads: int, modules: Sequence[str]) -> None:
-    """Import the worker's modules (a forkserver's children have them already) and limit its threads."""
+    """Exit with the parent, import the worker's modules (a forkserver's children have them), limit threads."""
+    threading.Thread(target=_exit_with_parent, name="exit-with-parent", daemon=True).start()
     for module in modules:
         importlib.import_module(module)
     import SimpleITK as sitk

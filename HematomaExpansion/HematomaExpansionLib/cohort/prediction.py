@@ -3,8 +3,9 @@
 The per-case job is passed in: :func:`HematomaExpansionLib.mrml.cohort_jobs.predict_cohort_case`
 runs the module's Logic on a Slicer scene and writes the case's report, and
 ``mrml.cohort_jobs.predict_cohort`` is :func:`predict_cohort` with that job. The runner caches the
-result per case, keyed by the input files and the model's arrays, so a rerun or a resumed run
-predicts only what is missing.
+result per case, keyed by the input files and everything that can change a result (the sealed card,
+which covers the arrays; the device, the weights file, the software version), so a rerun or a
+resumed run predicts only what is missing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any, Protocol
 
 from .. import __version__
 from ..common.atomic import write_csv_atomic
+from ..common.hashing import sha256_file
 from ..model.bundle import ModelBundle
+from ..model.card import card_digest
 from .manifest import CohortCase, read_manifest
 from .runner import CohortRunResult, run_cohort
 
@@ -89,11 +92,16 @@ def predict_cohort(
     """
     out = Path(out_dir)
     cases = read_manifest(manifest)
+    weights_file_id = (
+        sha256_file(weights_file) if weights_file and Path(weights_file).is_file() else weights_file
+    )
     cache_key = {
         "software_version": __version__,
         "model_id": bundle.model_id,
+        "model_card_sha256": card_digest(bundle.card),
         "model_npz_sha256": bundle.card["model_npz_sha256"],
         "device": device,
+        "weights_file": weights_file_id,
     }
     process = partial(
         predict_case,

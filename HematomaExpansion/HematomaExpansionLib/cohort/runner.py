@@ -7,8 +7,9 @@ under a key of its inputs and the caller's ``cache_key`` (:mod:`.cache`).
 A rerun with the same key reads the cache and computes nothing; a changed input or configuration
 recomputes that case; an interrupted run resumes where it stopped, since every finished case is
 written at once (atomically). Failed cases are not cached: they are listed in
-``<out_dir>/errors.csv`` and retried by the next run. Worker processes come from
-:func:`.executor.worker_pool`.
+``<out_dir>/errors.csv`` and retried by the next run. A full disk stops the run (its ``OSError`` is
+raised; the cases finished before it stay cached). Worker processes come from
+:func:`.executor.worker_pool`, and exit when the process that runs the cohort is killed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..common.atomic import write_csv_atomic
+from ..common.atomic import is_disk_full, write_csv_atomic
 from ..common.errors import InputError
 from .cache import RunnableCase, cache_path, case_cache_key, read_cached, write_cached
 from .executor import available_cores, worker_pool
@@ -101,6 +102,8 @@ class _Run:
         self.keys: dict[str, str] = {}
 
     def fail(self, case_id: str, error: Exception) -> None:
+        if is_disk_full(error):
+            raise error  # every later case would fail the same way
         self.failures.append(CaseFailure(case_id, type(error).__name__, _one_line(error)))
         logger.warning("case %s failed: %s: %s", case_id, type(error).__name__, _one_line(error))
         logger.debug("case %s traceback", case_id, exc_info=error)

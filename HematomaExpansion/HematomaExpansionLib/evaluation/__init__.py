@@ -10,16 +10,15 @@ Statistics (numpy and scipy only) share these conventions:
 
 Modules: :mod:`.roc` (ROC, AUC, DeLong), :mod:`.thresholds` (Youden, operating point, Wilson),
 :mod:`.decision_curves`, :mod:`.calibration_metrics`, :mod:`.inputs` (their input checks);
-:mod:`.feature_table` (reading a feature table), :mod:`.training_run` (:func:`train_models`),
-:mod:`.evaluation_run` (:func:`evaluate_models`), :mod:`.metrics_document` (metrics.json) and
-:mod:`.run_outputs` (the files of a run). Public names are importable from here; a module is
-imported only when one of its names is first used.
+:mod:`.feature_table` (reading a feature table), :mod:`.leakage` (cases in both sets),
+:mod:`.training_run` (:func:`train_models`), :mod:`.evaluation_run` (:func:`evaluate_models`),
+:mod:`.metrics_document` (metrics.json) and :mod:`.run_outputs` (the files of a run). Public names
+are importable from here; a module is imported only when one of its names is first used.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from ..common.lazy import lazy_exports
 
 _EXPORTS = {
     ".roc": ("AucResult", "DelongTest", "RocCurve", "auc", "delong_ci", "delong_test", "roc_curve_points"),
@@ -32,19 +31,4 @@ _EXPORTS = {
     ".training_run": ("DEFAULT_MODEL_ID_PREFIX", "train_models"),
     ".evaluation_run": ("evaluate_models",),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str) -> Any:
-    """Import the module that defines ``name`` on first use (the runs need scikit-learn and matplotlib)."""
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_MODULE_OF[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

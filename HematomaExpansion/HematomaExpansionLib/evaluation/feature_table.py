@@ -25,6 +25,7 @@ from ..cohort.feature_table import PROVENANCE_FILE
 from ..cohort.labels import assign_split
 from ..common.errors import InputError
 from ..common.hashing import sha256_file
+from .leakage import check_unique_case_ids
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class FeatureTable:
     values of the split column (None when the table has none). ``provenance`` is the
     ``features_provenance.json`` document (None for a table without one); ``identity`` the
     extractor identity (from the provenance, or pyradiomics version + parameter-file hash).
+    ``baseline_volume_ml`` holds the baseline hematoma volumes (NaN where empty; None without
+    that column).
     """
 
     path: Path
@@ -55,6 +58,7 @@ class FeatureTable:
     identity: dict[str, Any]
     params_file: Path | None
     ignored_columns: list[str] = field(default_factory=list)
+    baseline_volume_ml: np.ndarray | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -77,26 +81,30 @@ class FeatureTable:
         return x
 
 
-def _read_csv_columns(path: Path) -> dict[str, list[str]]:
+def _read_csv_columns(path: Path) -> tuple[dict[str, list[str]], list[int]]:
+    """The columns of a CSV file (name -> stripped cell texts) and the line number of each row."""
     if not path.is_file():
         raise InputError(f"feature table {path} does not exist")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
         raise InputError(f"{path} is not a UTF-8 CSV file: {error}") from error
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows or not rows[0]:
+    reader = csv.reader(io.StringIO(text))
+    rows = [(reader.line_num, row) for row in reader]
+    if not rows or not rows[0][1]:
         raise InputError(f"{path} is empty; expected a header row and one row per case")
-    header, body = [name.strip() for name in rows[0]], [r for r in rows[1:] if r]
+    header = [name.strip() for name in rows[0][1]]
+    lines = [line for line, row in rows[1:] if row]
+    body = [row for _, row in rows[1:] if row]
     duplicates = sorted({n for n in header if header.count(n) > 1})
     if duplicates:
         raise InputError(f"{path}: column name(s) {duplicates[:5]} appear more than once")
-    for line, row in enumerate(body, start=2):
+    for line, row in zip(lines, body, strict=True):
         if len(row) != len(header):
             raise InputError(f"{path}, line {line}: {len(row)} values for {len(header)} columns")
     if not body:
         raise InputError(f"{path} has a header but no cases")
-    return {name: [row[i].strip() for row in body] for i, name in enumerate(header)}
+    return {name: [row[i].strip() for row in body] for i, name in enumerate(header)}, lines
 
 
 def _parse_labels(path: Path, column: str, values: list[str], case_ids: list[str]) -> np.ndarray:
@@ -116,6 +124,25 @@ def _parse_labels(path: Path, column: str, values: list[str], case_ids: list[str
     return labels
 
 
+def _parse_numbers(values: list[str]) -> tuple[np.ndarray, list[int]]:
+    """The cells as floats (empty: NaN) and the indices of the cells that are not numbers."""
+    parsed = np.full(len(values), np.nan)
+    failed = []
+    for i, value in enumerate(values):
+        try:
+            parsed[i] = float(value) if value else np.nan
+        except ValueError:
+            failed.append(i)
+    return parsed, failed
+
+
+def _non_numeric_error(path: Path, name: str, value: str, case_id: str) -> InputError:
+    return InputError(
+        f"{path}: column {name!r} holds the non-numeric value {value!r} for case "
+        f"{case_id!r}; fix the value or remove the column"
+    )
+
+
 def _parse_features(
     path: Path, raw: Mapping[str, list[str]], skip: set[str], case_ids: list[str]
 ) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -128,26 +155,33 @@ def _parse_features(
         if not name or name.startswith(_DIAGNOSTICS_PREFIX):
             ignored.append(name)  # an unnamed index column, or pyradiomics diagnostics (provenance)
             continue
-        parsed = np.full(len(values), np.nan)
-        failed = []
-        for i, value in enumerate(values):
-            try:
-                parsed[i] = float(value) if value else np.nan
-            except ValueError:
-                failed.append(i)
+        parsed, failed = _parse_numbers(values)
         if len(failed) == len(values) or not any(values):  # text (paths, notes) or empty
             ignored.append(name)
         elif failed:
-            i = failed[0]
-            raise InputError(
-                f"{path}: column {name!r} holds the non-numeric value {values[i]!r} for case "
-                f"{case_ids[i]!r}; fix the value or remove the column"
-            )
+            raise _non_numeric_error(path, name, values[failed[0]], case_ids[failed[0]])
         else:
             columns[name] = parsed
     if ignored:
         logger.info("%s: ignored non-feature column(s) %s", path, ignored[:10])
     return columns, ignored
+
+
+def _parse_volumes(path: Path, raw: Mapping[str, list[str]], case_ids: list[str]) -> np.ndarray | None:
+    """The ``baseline_volume_ml`` column (empty cells: NaN), None without one; values must be >= 0."""
+    if "baseline_volume_ml" not in raw:
+        return None
+    values = raw["baseline_volume_ml"]
+    volumes, failed = _parse_numbers(values)
+    if failed:
+        raise _non_numeric_error(path, "baseline_volume_ml", values[failed[0]], case_ids[failed[0]])
+    wrong = np.flatnonzero((volumes < 0) | np.isinf(volumes))
+    if wrong.size:
+        raise InputError(
+            f"{path}: column 'baseline_volume_ml' holds {values[wrong[0]]} for case {case_ids[wrong[0]]!r}; "
+            "a volume in mL must be a finite number >= 0 (or empty)"
+        )
+    return volumes
 
 
 def _radiomics_identity_from_params(params_file: Path) -> dict[str, Any]:
@@ -230,7 +264,7 @@ def read_feature_table(
     identity. With both, the file's hash must match the provenance.
     """
     path = Path(path)
-    raw = _read_csv_columns(path)
+    raw, lines = _read_csv_columns(path)
     if label_column not in raw:
         raise InputError(
             f"{path}: no label column {label_column!r} (columns: {list(raw)[:8]}...); "
@@ -238,12 +272,14 @@ def read_feature_table(
         )
     n_rows = len(raw[label_column])
     case_ids = raw["case_id"] if "case_id" in raw else [f"row{i + 2}" for i in range(n_rows)]
+    check_unique_case_ids(path, case_ids, lines)
     labels = _parse_labels(path, label_column, raw[label_column], case_ids)
     split = np.asarray(raw[split_column], dtype=str) if split_column in raw else None
     skip = {label_column, split_column, *METADATA_COLUMNS}
     columns, ignored = _parse_features(path, raw, skip, case_ids)
     if not columns:
         raise InputError(f"{path} has no numeric feature columns")
+    baseline = _parse_volumes(path, raw, case_ids)
 
     provenance_file, provenance, identity, params_file = _extractor_identity(
         path, provenance_path, radiomics_params
@@ -262,6 +298,7 @@ def read_feature_table(
         identity=identity,
         params_file=params_file,
         ignored_columns=ignored,
+        baseline_volume_ml=baseline,
     )
 
 

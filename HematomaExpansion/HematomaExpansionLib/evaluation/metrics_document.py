@@ -7,7 +7,7 @@ the paper's table. NaN and infinities become None (strict JSON).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -215,8 +215,12 @@ def metrics_document(
     cohort: Mapping[str, Any],
     models: Mapping[str, Any],
     evaluation: Mapping[str, Any],
+    warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The document of a ``command`` ("train" or "evaluate") run; ``provenance`` adds to the versions."""
+    """The document of a ``command`` ("train" or "evaluate") run; ``provenance`` adds to the versions.
+
+    ``warnings`` are the run's warnings about its data (one line each).
+    """
     return {
         "metrics_schema": METRICS_SCHEMA_VERSION,
         "command": command,
@@ -226,4 +230,5 @@ def metrics_document(
         "cohort": cohort,
         "models": models,
         **{k: evaluation[k] for k in ("comparisons", "decision_curves", "paper_table")},
+        "warnings": list(warnings),
     }

@@ -41,11 +41,12 @@ class RunResult:
     fitted: dict[str, LassoSVM] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
-        """A plain-text summary: models, the paper's table, DeLong comparisons, written files."""
+        """A plain-text summary: warnings, models, the paper's table, DeLong comparisons, written files."""
         m = self.metrics
-        out = [
+        out = [f"warning: {warning}" for warning in m["warnings"]]
+        out.append(
             f"{m['cohort']['n']} cases ({m['cohort']['n_positive']} positive) from {m['data']['features_table']}"
-        ]
+        )
         if m["cohort"]["ceiling_auc"] is not None:
             out.append(f"ceiling AUC (true probabilities): {m['cohort']['ceiling_auc']:.3f}")
         for name, model in m["models"].items():

@@ -25,6 +25,7 @@ from ..model.config import TrainingConfig
 from ..model.kinds import FAMILIES_BY_KIND, MODEL_KINDS, features_for_kind
 from ..model.lasso_svm import LassoSVM, fit_on_split
 from .feature_table import FeatureTable, training_sets
+from .leakage import identical_rows_across, identical_rows_warning
 from .metrics_document import cohort_summary, evaluate_predictions, metrics_document, model_summary
 from .run_outputs import RunResult, write_run_outputs
 
@@ -84,6 +85,34 @@ def _fit_models(
     return fitted, probabilities
 
 
+def _identical_rows(
+    table: FeatureTable, kinds: Sequence[str], sets: Mapping[str, np.ndarray]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Test cases with the values of a training case in one family of the kinds' features; the warning."""
+    used = {n for kind in kinds for n in features_for_kind(table.feature_names, kind)}
+    by_family: dict[str, list[str]] = {}
+    for name in table.feature_names:
+        if name in used:
+            by_family.setdefault(feature_family(name), []).append(name)
+    groups = {
+        f: (table.matrix(n, sets["train"]), table.matrix(n, sets["test"])) for f, n in by_family.items()
+    }
+    ids = np.asarray(table.case_ids)
+    pairs = identical_rows_across(groups, ids[sets["train"]], ids[sets["test"]])
+    return pairs, [identical_rows_warning(pairs)] if pairs else []
+
+
+def _baseline_volume_range(table: FeatureTable, rows: np.ndarray) -> dict[str, float] | None:
+    """Min, max and median baseline volume (mL) of ``rows`` (None without a volume column or value)."""
+    if table.baseline_volume_ml is None:
+        return None
+    volumes = table.baseline_volume_ml[rows]
+    volumes = volumes[np.isfinite(volumes)]
+    if not volumes.size:
+        return None
+    return {"min": float(volumes.min()), "max": float(volumes.max()), "median": float(np.median(volumes))}
+
+
 def _card_metrics(evaluation: Mapping[str, Any], name: str, ceiling_auc: float | None) -> dict[str, Any]:
     """What a bundle's card carries: its own numbers per set ("train", "test"; ROC points left
     out), the paper's table, the comparisons, the decision curves and the ceiling AUC."""
@@ -116,9 +145,11 @@ def _card_extra(
     evaluation: Mapping[str, Any],
     cohort: Mapping[str, Any],
     intended_use: str | None,
+    train_rows: np.ndarray,
 ) -> dict[str, Any]:
     """The card entries a training run adds: extractor, metrics, cohort, intended use, parameter file.
 
+    The cohort entry holds the training rows' baseline volume range when the table has volumes.
     Copies the radiomics parameter file into ``folder`` when the kind uses radiomics.
     """
     extra: dict[str, Any] = {
@@ -130,6 +161,9 @@ def _card_extra(
             "features_sha256": table.sha256,
         },
     }
+    volume_range = _baseline_volume_range(table, train_rows)
+    if volume_range:
+        extra["training_cohort"]["baseline_volume_ml"] = volume_range
     if intended_use:
         extra["intended_use"] = intended_use
     if RADIOMICS_IDENTITY_KEYS[0] in extra["extractor"]:
@@ -177,11 +211,14 @@ def train_models(
     Bundles go to ``OUT/<prefix>-<kind>/``; ``OUT/metrics.json``, ``OUT/predictions.csv``,
     ``OUT/report.html`` and ``OUT/figures/*.png`` hold the evaluation. Test rows reach only
     the prediction step, never a fit. ``intended_use`` is shown with each model (card ``extra``).
+    Test cases with the feature values of a training case are named in ``identical_feature_rows``
+    and ``warnings`` of metrics.json; each card records the training rows' baseline volume range.
     """
     config = config or TrainingConfig()
     kinds = list(dict.fromkeys(kinds))
     _check_kinds(table, kinds)
     sets, split_info = training_sets(table, train_value, test_value, config.seed)
+    identical_rows, warnings = _identical_rows(table, kinds, sets)
     out = Path(out_dir)
     fitted, probabilities = _fit_models(table, kinds, sets, config)
     evaluation = evaluate_predictions(
@@ -196,9 +233,8 @@ def train_models(
     for kind, model in fitted.items():
         model_id = f"{model_id_prefix}-{kind}"
         folder = out / model_id
-        save_bundle(
-            model, folder, model_id, _card_extra(table, kind, folder, evaluation, cohort, intended_use)
-        )
+        extra = _card_extra(table, kind, folder, evaluation, cohort, intended_use, sets["train"])
+        save_bundle(model, folder, model_id, extra)
         bundles[kind], max_difference = _checked_bundle(folder, table, sets, probabilities[kind])
         models[kind] = {
             **model_summary(bundles[kind]),
@@ -207,7 +243,8 @@ def train_models(
             "sets": evaluation["models"][kind],
         }
     provenance = {"seed": config.seed, "training_config": config.as_dict()}
-    metrics = metrics_document("train", table, provenance, cohort, models, evaluation)
+    metrics = metrics_document("train", table, provenance, cohort, models, evaluation, warnings)
+    metrics["identical_feature_rows"] = identical_rows
     result = write_run_outputs(out, metrics, table, sets, probabilities, bundles)
     result.fitted = fitted
     return result

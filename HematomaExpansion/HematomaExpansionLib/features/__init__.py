@@ -8,9 +8,7 @@ the extraction configuration are imported here; the extractors (:func:`extract_f
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from ..common.lazy import lazy_exports
 from .families import (
     DEEP_IDENTITY_KEYS,
     DEFAULT_WEIGHTS,
@@ -25,24 +23,23 @@ from .families import (
 )
 from .featureset import DEEP_PREFIX, FeatureSet
 
-# Public names whose modules import numpy, SimpleITK, pyradiomics or torch: module per name.
-_LAZY_MODULES = {
-    "Backbone": ".backbone",
-    "load_resnet50": ".backbone",
-    "DeepResult": ".deep",
-    "deep_feature_names": ".deep",
-    "extract_deep_features": ".deep",
-    "save_slice_pngs": ".deep",
-    "CropBox": ".deep_slices",
-    "DeepSliceConfig": ".deep_slices",
-    "ExtractionResult": ".pipeline",
-    "extract_features": ".pipeline",
-    "available_feature_names": ".radiomics",
-    "default_params_path": ".radiomics",
-    "extract_radiomics": ".radiomics",
-    "load_params": ".radiomics",
-    "radiomics_identity": ".radiomics",
-}
+# Public names whose modules import numpy, SimpleITK, pyradiomics or torch, by module.
+_lazy_names, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        ".backbone": ("Backbone", "load_resnet50"),
+        ".deep": ("DeepResult", "deep_feature_names", "extract_deep_features", "save_slice_pngs"),
+        ".deep_slices": ("CropBox", "DeepSliceConfig"),
+        ".pipeline": ("ExtractionResult", "extract_features"),
+        ".radiomics": (
+            "available_feature_names",
+            "default_params_path",
+            "extract_radiomics",
+            "load_params",
+            "radiomics_identity",
+        ),
+    },
+)
 
 __all__ = [
     "DEEP_IDENTITY_KEYS",
@@ -51,33 +48,11 @@ __all__ = [
     "FAMILIES",
     "FEATURE_FAMILIES",
     "RADIOMICS_IDENTITY_KEYS",
-    "Backbone",
-    "CropBox",
-    "DeepResult",
-    "DeepSliceConfig",
     "ExtractionConfig",
-    "ExtractionResult",
     "FeatureFamily",
     "FeatureSet",
-    "available_feature_names",
-    "deep_feature_names",
-    "default_params_path",
-    "extract_deep_features",
-    "extract_features",
-    "extract_radiomics",
     "extractor_identity",
     "feature_family",
     "identity_keys",
-    "load_params",
-    "load_resnet50",
-    "radiomics_identity",
-    "save_slice_pngs",
+    *_lazy_names,
 ]
-
-
-def __getattr__(name: str) -> Any:
-    """Import the module of a heavy public name on first access."""
-    module = _LAZY_MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)

@@ -6,6 +6,12 @@ downloaded here), from a local state_dict file verified by SHA-256 and loaded wi
 ``torch.load(weights_only=True)``, or from a seeded random initialisation (``random:<seed>``).
 The fingerprint hashes the network's output on a fixed synthetic input, computed in float64 on
 the CPU and quantised, so that it identifies the weights independently of the device.
+
+The network runs in float64 (the float32 weights converted losslessly), so that embeddings do not
+depend on torch's thread count (float32 convolutions differ by about 1e-7 relative between 1 and 2
+threads, float64 ones are bit-identical) and differ between CPUs or devices by float64 rounding
+only, where float32 ones differed by up to 7e-5. Apple MPS has no float64: there the network runs
+in float32, and the precision (``deep_precision``) is recorded with the features.
 """
 
 from __future__ import annotations
@@ -46,16 +52,22 @@ class Backbone:
     weights_sha256: str | None  # SHA-256 of the weights file; None for random initialisation
     fingerprint: str  # 16 hex digits, see module docstring
     device: str  # the device the model runs on ("cpu", "cuda", "cuda:1", "mps")
+    dtype: torch.dtype  # what the network computes in: float64, or float32 on MPS (no float64 there)
 
     def provenance(self) -> dict[str, str]:
-        """What identifies the backbone in a feature set's provenance and a model's extractor identity."""
-        return {"backbone_id": self.identity, "backbone_fingerprint": self.fingerprint}
+        """What identifies the backbone (id, fingerprint: a model's extractor identity) and its precision."""
+        return {
+            "backbone_id": self.identity,
+            "backbone_fingerprint": self.fingerprint,
+            "deep_precision": str(self.dtype).removeprefix("torch."),
+        }
 
     def embed(self, batch: np.ndarray) -> np.ndarray:
         """Return (n, 2048) float64 features of n grey images (n, h, w) with values in [0, 1].
 
         The images are repeated to three channels, normalised with the ImageNet mean and standard
-        deviation and run as one batch in inference mode. The input array is not modified.
+        deviation and run as one batch in inference mode, in the backbone's ``dtype``. The input
+        array is not modified.
         """
         images = np.asarray(batch)
         if images.ndim != 3 or images.shape[0] == 0:
@@ -64,11 +76,11 @@ class Backbone:
             )
         if not np.isfinite(images).all() or images.min() < 0.0 or images.max() > 1.0:
             raise InputError("embed needs finite image values in [0, 1] (windowed slices)")
-        x = torch.tensor(images, dtype=torch.float32).unsqueeze(1).expand(-1, 3, -1, -1)
-        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        x = torch.tensor(images, dtype=torch.float64).unsqueeze(1).expand(-1, 3, -1, -1)
+        mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float64).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, dtype=torch.float64).view(1, 3, 1, 1)
         with torch.inference_mode():
-            out = self.model(((x - mean) / std).to(self.device))
+            out = self.model(((x - mean) / std).to(self.device, self.dtype))
         return out.to("cpu", torch.float64).numpy()
 
 
@@ -96,6 +108,11 @@ def resolve_device(device: str = "auto") -> str:
             f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s) found"
         )
     return device
+
+
+def compute_dtype(device: str) -> torch.dtype:
+    """What the network computes in on a resolved ``device``: float64, float32 on MPS (no float64)."""
+    return torch.float32 if device == "mps" else torch.float64
 
 
 def _new_resnet50(seed: int) -> torch.nn.Module:
@@ -194,7 +211,7 @@ def _random_seed(weights: str) -> int:
 def _fingerprint(model: torch.nn.Module) -> str:
     """16 hex digits identifying the network's function, device- and BLAS-independent in practice.
 
-    ``model`` must be on the CPU in eval mode; it is run in float64 and returned to float32.
+    ``model`` must be on the CPU in eval mode; it is converted to float64 in place and run.
     """
     steps = torch.arange(_FINGERPRINT_SIZE_PX, dtype=torch.float64) / (_FINGERPRINT_SIZE_PX - 1)
     channels = [
@@ -203,12 +220,9 @@ def _fingerprint(model: torch.nn.Module) -> str:
         steps[:, None] * steps,
     ]
     pattern = torch.stack(channels).unsqueeze(0) * 2.0 - 1.0  # (1, 3, size, size), fixed gradients
-    model.to("cpu", torch.float64)  # float32 -> float64 -> float32 is lossless: no copy needed
-    try:
-        with torch.inference_mode():
-            out = model(pattern).numpy().ravel()
-    finally:
-        model.to(torch.float32)
+    model.to("cpu", torch.float64)  # float32 -> float64 is lossless
+    with torch.inference_mode():
+        out = model(pattern).numpy().ravel()
     scale = float(np.abs(out).max()) or 1.0
     quantised = np.rint(out * (_FINGERPRINT_STEPS / scale)).astype(np.int64)
     return sha256_bytes(quantised.tobytes())[:16]
@@ -248,7 +262,8 @@ def load_resnet50(weights: str, device: str = "auto") -> Backbone:
         identity = f"file:{sha}"
     model.eval().requires_grad_(False)
     fingerprint = _fingerprint(model)
-    backbone = Backbone(model.to(resolved), identity, sha, fingerprint, resolved)
+    dtype = compute_dtype(resolved)
+    backbone = Backbone(model.to(resolved, dtype), identity, sha, fingerprint, resolved, dtype)
     logger.info("loaded ResNet50 %s (fingerprint %s) on %s", identity, fingerprint, resolved)
     _LOADED[key] = backbone
     return backbone

@@ -20,6 +20,7 @@ import SimpleITK as sitk
 from .. import __version__
 from ..imaging.checks import validate_ct, validate_mask
 from ..imaging.geometry import CrossSection, canonical_axial, largest_axial_cross_section
+from ..imaging.plausibility import hematoma_warnings
 from .families import CaseImages, ExtractionConfig, extractor_identity
 from .featureset import FeatureSet
 
@@ -92,7 +93,7 @@ class _Stages:
             self.progress(next_stage)
 
 
-def _base_feature_set(orientation: str, cross_section: CrossSection) -> FeatureSet:
+def _base_feature_set(orientation: str, cross_section: CrossSection, warnings: list[str]) -> FeatureSet:
     """The provenance and warnings of the case itself, before any family adds its own."""
     return FeatureSet(
         provenance={
@@ -102,7 +103,7 @@ def _base_feature_set(orientation: str, cross_section: CrossSection) -> FeatureS
             "max_cross_section_z_mm": cross_section.z_mm,
             "max_cross_section_area_mm2": cross_section.area_mm2,
         },
-        warnings=[_RESAMPLED_WARNING] if orientation == "resampled" else [],
+        warnings=[*warnings, *([_RESAMPLED_WARNING] if orientation == "resampled" else [])],
     )
 
 
@@ -128,13 +129,14 @@ def extract_features(
         progress("validate")
     validate_ct(ct, ct_source)
     validate_mask(mask, ct, mask_source, ct_source)
+    input_warnings = hematoma_warnings(ct, mask)
     stages.lap("validate", "geometry")
     canonical_ct, canonical_mask, orientation = canonical_axial(ct, mask)
     cross_section = largest_axial_cross_section(canonical_mask)
     stages.lap("geometry", families[0].name)
 
     case = CaseImages(ct, mask, canonical_ct, canonical_mask, orientation)
-    feature_set = _base_feature_set(orientation, cross_section)
+    feature_set = _base_feature_set(orientation, cross_section, input_warnings)
     details: dict[str, Any] = {}
     for index, family in enumerate(families):
         computed = family.extract(case, config, config.names_for(family), backbone, stages.lap)

@@ -10,13 +10,16 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..common.errors import InputError
-from .geometry import format_vector, grid_differences, physical_bounds_mm
+from .geometry import axis_deviations, format_vector, grid_differences, physical_bounds_mm
+from .plausibility import BLOOD_DENSITY
 
 # A head CT holds air around the head (about -1000 HU) and bone (hundreds of HU and more).
 AIR_CHECK_HU = -500.0
 BONE_CHECK_HU = 100.0
 # An image with at most this many distinct values (all integers) is a labelmap, not a CT.
 LABELMAP_MAX_VALUES = 16
+# A labelmap given as the hematoma holds at most this many distinct values (Slicer's segments, 8-bit).
+LABEL_FILE_MAX_VALUES = 255
 _DISTINCT_SAMPLE = 1_000_000
 # Mask voxels darker than this lie in air; a hematoma mask lies inside the head.
 MASK_AIR_HU = -200.0
@@ -48,6 +51,19 @@ def _require_3d_scalar(image: sitk.Image, source: str, what: str) -> None:
         )
 
 
+def _require_orthogonal_axes(image: sitk.Image, source: str, what: str) -> None:
+    """Refuse a sheared grid: pyradiomics (and voxel counts) treat every voxel as a box."""
+    deviations = axis_deviations(image)
+    if deviations:
+        raise InputError(
+            f"{what} '{source}' has non-orthogonal voxel axes ({'; '.join(deviations)}, direction "
+            f"{format_vector(image.GetDirection())}): on such a sheared grid volumes, shape and texture "
+            "features would be wrong. Resample it onto an orthogonal grid first (Slicer: load the DICOM "
+            "series with acquisition geometry regularization, or Resample Scalar Volume onto an axial "
+            "reference volume)"
+        )
+
+
 def _distinct_values(array: np.ndarray, limit: int) -> np.ndarray:
     """Distinct values of ``array`` if there are at most ``limit`` of them, else an array longer than limit."""
     flat = array.ravel()
@@ -61,13 +77,15 @@ def _distinct_values(array: np.ndarray, limit: int) -> np.ndarray:
 def validate_ct(ct: sitk.Image, source: str) -> None:
     """Check that ``ct`` is a 3-D head CT in Hounsfield units.
 
-    Rejects non-3-D or single-slice images, vector images, NaN or infinite values, labelmaps
+    Rejects non-3-D or single-slice images, vector images, sheared grids (voxel axes not
+    orthonormal within 1e-4), NaN or infinite values, labelmaps
     (at most 16 distinct integer values), images with no negative values (MR, 8-bit 0-255 images,
     raw stored values without the DICOM rescale intercept), and images without air below -500 HU
     or without anything denser than 100 HU.
     """
     _require_image(ct, source, "CT")
     _require_3d_scalar(ct, source, "CT")
+    _require_orthogonal_axes(ct, source, "CT")
     array = sitk.GetArrayViewFromImage(ct)
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
         bad = int(np.count_nonzero(~np.isfinite(array)))
@@ -107,8 +125,10 @@ def validate_mask(mask: sitk.Image, ct: sitk.Image, mask_source: str, ct_source:
     The MRML adapter exports segments with the CT as reference geometry, so the core requires
     identical size, spacing, origin and direction (within 1e-4 mm, 1e-3 mm and 1e-5) and says
     which differs; a mask whose extent does not even overlap the CT is reported as such. Any
-    non-zero voxel is hematoma; several different non-zero labels, an empty mask or a mask lying
-    mostly in air (below -200 HU on the CT: another scan, or flipped) are rejected.
+    non-zero voxel is hematoma; several different non-zero labels, an empty mask, a sheared grid,
+    a mask lying mostly in air (below -200 HU on the CT: another scan, or flipped) and a mask whose
+    median density is not that of blood (``plausibility.BLOOD_DENSITY``: below 30 or above 150 HU)
+    are rejected.
     """
     _require_image(mask, mask_source, "hematoma mask")
     _require_image(ct, ct_source, "CT")
@@ -130,6 +150,7 @@ def validate_mask(mask: sitk.Image, ct: sitk.Image, mask_source: str, ct_source:
             + "). Export the segment with the CT as reference geometry (Slicer: Segmentations > Export to "
             "labelmap, reference volume = the CT) or resample the mask onto the CT"
         )
+    _require_orthogonal_axes(mask, mask_source, "hematoma mask")
 
     array = sitk.GetArrayViewFromImage(mask)
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
@@ -154,4 +175,36 @@ def validate_mask(mask: sitk.Image, ct: sitk.Image, mask_source: str, ct_source:
             f"hematoma mask '{mask_source}' lies mostly outside the head on CT '{ct_source}' "
             f"({air_fraction:.0%} of its voxels are air below {MASK_AIR_HU:g} HU): it belongs to another scan "
             "or is flipped; check that the segmentation matches this CT"
+        )
+    density = BLOOD_DENSITY.density(hu)
+    if BLOOD_DENSITY.refuses(density):
+        lowest, highest = BLOOD_DENSITY.refusal_limits_hu
+        raise InputError(
+            f"hematoma mask '{mask_source}' does not have the density of blood on CT '{ct_source}' (median "
+            f"{density.median_hu:.0f} HU, {density.in_range_fraction:.0%} of its voxels in the blood range "
+            f"{BLOOD_DENSITY.hu_range[0]:g}-{BLOOD_DENSITY.hu_range[1]:g} HU; a hematoma's median lies "
+            f"between {lowest:g} and {highest:g} HU): it covers brain, CSF or bone, not the hematoma. Check "
+            "that the segmentation was drawn on this CT and that the right segment is chosen"
+        )
+
+
+def validate_label_image(image: sitk.Image, source: str) -> None:
+    """Check that a hematoma file read as a labelmap is one: integer, non-negative, few distinct values.
+
+    A CT (or another grey-scale image) given as the hematoma would otherwise be imported as
+    thousands of segments before any other check can refuse it.
+    """
+    array = sitk.GetArrayViewFromImage(image)
+    problem = ""
+    if np.issubdtype(array.dtype, np.floating) and not np.all(array == np.round(array)):
+        problem = "non-integer values"
+    elif array.size and array.min() < 0:
+        problem = f"negative values (minimum {array.min():g})"
+    elif (distinct := _distinct_values(array, LABEL_FILE_MAX_VALUES)).size > LABEL_FILE_MAX_VALUES:
+        problem = f"more than {LABEL_FILE_MAX_VALUES} distinct values (at least {distinct.size})"
+    if problem:
+        raise InputError(
+            f"hematoma file '{source}' is not a segmentation or labelmap: it holds {problem}, like a CT or "
+            "another grey-scale image. Give the hematoma segmentation (.seg.nrrd) or a labelmap (one integer "
+            "label value per segment) as the hematoma, and the CT as the CT"
         )

@@ -20,6 +20,10 @@ RESAMPLE_FILL_HU = -1024.0  # CT value outside the scan when resampling: air
 SPACING_TOL_MM = 1e-4
 ORIGIN_TOL_MM = 1e-3
 DIRECTION_TOL = 1e-5
+# Voxel axes count as orthonormal when every entry of D^T D is within this of the identity
+# (Slicer's readers leave noise of about 1e-6; a sheared grid is off by the cosine of its shear).
+ORTHONORMAL_TOL = 1e-4
+_AXIS_NAMES = ("i", "j", "k")
 
 
 def direction_matrix(image: sitk.Image) -> np.ndarray:
@@ -36,6 +40,29 @@ def is_axis_aligned(image: sitk.Image, tol: float = 1e-6) -> bool:
     """True when the direction is a permutation of axes, possibly flipped (no obliquity)."""
     d = np.abs(direction_matrix(image))
     return bool(np.all((np.abs(d) < tol) | (np.abs(d - 1.0) < tol)))
+
+
+def axis_deviations(image: sitk.Image, tol: float = ORTHONORMAL_TOL) -> list[str]:
+    """How the voxel axes depart from an orthonormal frame ("angle between the j and k axes 75.0 deg ...").
+
+    Empty for orthonormal axes (rotations, permutations and flips: every CT grid this extension
+    measures on). A sheared grid (non-orthogonal axes) or direction columns that are not unit
+    vectors give one entry per offending axis pair or axis.
+    """
+    d = direction_matrix(image)
+    gram = d.T @ d
+    deviations = []
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        if abs(gram[a, b]) > tol:
+            cosine = gram[a, b] / np.sqrt(gram[a, a] * gram[b, b])
+            angle_deg = float(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0))))
+            deviations.append(
+                f"angle between the {_AXIS_NAMES[a]} and {_AXIS_NAMES[b]} axes {angle_deg:.2f} deg"
+            )
+    for a in range(3):
+        if abs(gram[a, a] - 1.0) > tol:
+            deviations.append(f"direction of the {_AXIS_NAMES[a]} axis has length {np.sqrt(gram[a, a]):.6g}")
+    return deviations
 
 
 def acquired_slice_axis(image: sitk.Image) -> int:

@@ -7,11 +7,11 @@ extractors (:class:`LassoSVM`, :func:`fit_model`, :func:`fit_on_split`, :func:`l
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..common.lazy import lazy_exports
 from .applicability import CONVENTIONAL_SIGNS, ApplicabilityChecklist
 from .bundle import ARRAYS_FILE, CARD_FILE, SCHEMA_VERSION, FeatureExplanation, ModelBundle, load_bundle
-from .bundle_writer import save_bundle
+from .bundle_writer import save_bundle, seal_bundle
+from .card import SEAL_KEY, card_digest
 from .config import TrainingConfig
 from .kinds import FAMILIES_BY_KIND, MODEL_KINDS, check_kind, features_for_kind
 from .registry import (
@@ -23,6 +23,15 @@ from .registry import (
     resolve_model,
 )
 
+_lazy_names, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        ".lasso_svm": ("LassoSVM", "fit_model", "fit_on_split"),
+        ".lasso": ("LassoPath", "lasso_path"),
+        ".prediction": ("PredictionResult", "predict_case"),
+    },
+)
+
 __all__ = [
     "ARRAYS_FILE",
     "BUNDLED_MODELS_DIR",
@@ -32,36 +41,20 @@ __all__ = [
     "FAMILIES_BY_KIND",
     "MODEL_KINDS",
     "SCHEMA_VERSION",
+    "SEAL_KEY",
     "ApplicabilityChecklist",
     "FeatureExplanation",
-    "LassoPath",
-    "LassoSVM",
     "ModelBundle",
     "ModelSummary",
-    "PredictionResult",
     "TrainingConfig",
     "available_models",
+    "card_digest",
     "check_kind",
     "features_for_kind",
-    "fit_model",
-    "fit_on_split",
-    "lasso_path",
     "load_bundle",
     "load_model",
-    "predict_case",
     "resolve_model",
     "save_bundle",
+    "seal_bundle",
+    *_lazy_names,
 ]
-
-
-def __getattr__(name: str) -> Any:
-    """Import the module of a public name that needs scikit-learn or the extractors on first access."""
-    if name in ("LassoSVM", "fit_model", "fit_on_split"):
-        from . import lasso_svm as module
-    elif name in ("LassoPath", "lasso_path"):
-        from . import lasso as module
-    elif name in ("PredictionResult", "predict_case"):
-        from . import prediction as module
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(module, name)

@@ -1,16 +1,15 @@
 """Loading model bundles: a folder with ``model.json`` (the model card) and ``model.npz`` (the arrays).
 
-A bundle is data, never code: ``model.npz`` is read with ``allow_pickle=False`` only after its
-SHA-256 matched the card, and prediction is plain numpy that reproduces the fitted scikit-learn
-pipeline (z-score -> RBF SVM per calibration fold -> Platt sigmoid -> mean over folds).
-Loading and predicting import neither scikit-learn nor scipy, so Slicer needs only numpy;
-:mod:`.bundle_writer` writes bundles.
+A bundle is data, never code. The card is validated against its JSON Schema and checked against
+its seal (:mod:`.card`); ``model.npz`` must match the card's SHA-256 and, header by header, the
+arrays the card implies before it is read with ``allow_pickle=False`` (:mod:`.archive`).
+Prediction is plain numpy that reproduces the fitted scikit-learn pipeline (z-score -> RBF SVM per
+calibration fold -> Platt sigmoid -> mean over folds). Loading and predicting import neither
+scikit-learn nor scipy (numpy and jsonschema only); :mod:`.bundle_writer` writes bundles.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,11 +21,19 @@ from ..common.errors import InputError, ModelError
 from ..common.hashing import sha256_bytes
 from ..common.jsonsafe import json_safe
 from ..features.families import identity_keys
-from .kinds import FAMILIES_BY_KIND, MODEL_KINDS
+from .archive import ARRAYS_FILE, expected_shapes, read_arrays
+from .card import CARD_FILE, SCHEMA_VERSION, check_seal, read_card
+from .kinds import FAMILIES_BY_KIND
 
-SCHEMA_VERSION = 1
-CARD_FILE = "model.json"
-ARRAYS_FILE = "model.npz"
+__all__ = [
+    "ARRAYS_FILE",
+    "CARD_FILE",
+    "SCHEMA_VERSION",
+    "FeatureExplanation",
+    "ModelBundle",
+    "bundle_from_card",
+    "load_bundle",
+]
 
 
 class FeatureExplanation(NamedTuple):
@@ -147,74 +154,48 @@ class ModelBundle:
 
 
 def load_bundle(path: Path | str) -> ModelBundle:
-    """Load and verify a bundle folder (schema version, SHA-256 of model.npz, array shapes).
+    """Load and verify a bundle folder: schema, the card's seal, then the arrays (see :func:`bundle_from_card`).
 
-    ``model.npz`` is read with ``allow_pickle=False`` after its hash matched: a pickle or object
-    array is refused without being executed. Any problem raises ModelError.
+    Any problem raises ModelError naming the file that is wrong (model.json or model.npz).
     """
     folder = Path(path)
-    card_path, arrays_path = folder / CARD_FILE, folder / ARRAYS_FILE
-    for needed in (card_path, arrays_path):
+    card_path = folder / CARD_FILE
+    for needed in (card_path, folder / ARRAYS_FILE):
         if not needed.is_file():
             raise ModelError(f"model bundle {folder} lacks {needed.name}")
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelError(f"{card_path} is not valid JSON: {error}") from error
-    if not isinstance(card, dict) or card.get("schema_version") != SCHEMA_VERSION:
-        found = card.get("schema_version") if isinstance(card, dict) else None
-        raise ModelError(
-            f"{card_path} has schema version {found!r}; this software reads version {SCHEMA_VERSION}"
-        )
+    card = read_card(card_path)
+    check_seal(card, card_path)
+    return bundle_from_card(card, folder)
+
+
+def bundle_from_card(card: dict[str, Any], folder: Path) -> ModelBundle:
+    """The bundle of a schema-valid ``card`` and the folder's model.npz, verified (not the card's seal).
+
+    model.npz must match the card's SHA-256, then its members' names, dtypes and shapes the card
+    (from the archive's headers, before any data is read, :func:`.archive.read_arrays`); it is read
+    with ``allow_pickle=False``: a pickle or object array is refused without being executed.
+    """
+    arrays_path = folder / ARRAYS_FILE
     data = arrays_path.read_bytes()
     digest = sha256_bytes(data)
-    if digest != card.get("model_npz_sha256"):
+    if digest != card["model_npz_sha256"]:
         raise ModelError(
             f"{arrays_path} does not match its model card (SHA-256 {digest}, card says "
-            f"{card.get('model_npz_sha256')}): the file was changed or damaged; reinstall the model"
+            f"{card['model_npz_sha256']}): model.npz was changed or damaged; reinstall the model"
         )
     try:
-        loaded = np.load(io.BytesIO(data), allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise ValueError("it holds a single array, not an archive")
-        with loaded:
-            arrays = {name: loaded[name] for name in loaded.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-        raise ModelError(f"{arrays_path} is not a plain numpy archive: {error}") from error
+        shapes = expected_shapes(card)
+    except ValueError as error:
+        raise ModelError(f"model card {folder / CARD_FILE} is inconsistent: {error}") from error
     try:
-        _check_contents(card, arrays)
-    except (KeyError, TypeError, ValueError) as error:
-        raise ModelError(f"model bundle {folder} is inconsistent: {error}") from error
-    return ModelBundle(card, arrays, folder)
-
-
-def _check_contents(card: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    """Raise ValueError/KeyError/TypeError when the card and arrays do not form a usable model."""
-    if card["kind"] not in MODEL_KINDS:
-        raise ValueError(f"unknown model kind {card['kind']!r}")
-    k = len(card["input_features"])
-    folds = card["calibration"]["folds"]
-    expected = {"zscore_mean": (k,), "zscore_sd": (k,), "lasso_weight": (k,)}
-    for i, fold in enumerate(folds):
-        support = arrays.get(f"fold{i}_support_vectors")
-        n_support = -1 if support is None else support.shape[0]
-        expected[f"fold{i}_support_vectors"] = (n_support, k)
-        expected[f"fold{i}_dual_coef"] = (n_support,)
-        values = [float(fold[name]) for name in ("intercept", "gamma", "a", "b")]
-        if not np.all(np.isfinite(values)) or fold["gamma"] <= 0:
-            raise ValueError(f"calibration fold {i} has invalid parameters {fold}")
-    if k == 0 or not folds:
-        raise ValueError("the model has no input features or no fold models")
-    listed = {name: tuple(shape) for name, shape in card["arrays"].items()}
-    if set(listed) != set(arrays):
-        raise ValueError(f"arrays {sorted(arrays)} differ from those the card lists {sorted(listed)}")
+        arrays = read_arrays(data, shapes)
+    except (ValueError, OSError, EOFError, NotImplementedError, zipfile.BadZipFile) as error:
+        raise ModelError(
+            f"{arrays_path} is not a plain numpy archive of the card's arrays: {error}"
+        ) from error
     for name, array in arrays.items():
-        if array.dtype.kind != "f" or array.shape != listed[name] or not np.all(np.isfinite(array)):
-            raise ValueError(f"array {name} has dtype {array.dtype} and shape {array.shape}")
-    for name, shape in expected.items():
-        if name not in arrays or arrays[name].shape != shape:
-            raise ValueError(f"array {name} is missing or not of shape {shape}")
+        if not np.all(np.isfinite(array)):
+            raise ModelError(f"{arrays_path}: array {name} holds values that are not finite")
     if np.any(arrays["zscore_sd"] <= 0):
-        raise ValueError("standard deviations must be positive")
-    if not 0.0 <= float(card["threshold"]["value"]) <= 1.0:
-        raise ValueError("the threshold must lie in [0, 1]")
+        raise ModelError(f"{arrays_path}: the standard deviations (zscore_sd) must be positive")
+    return ModelBundle(card, arrays, folder)

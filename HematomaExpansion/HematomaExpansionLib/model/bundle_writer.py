@@ -1,4 +1,5 @@
-"""Writing a fitted LASSO-SVM as a model bundle (``model.json`` + ``model.npz``, see :mod:`.bundle`)."""
+"""Writing a fitted LASSO-SVM as a sealed model bundle (``model.json`` + ``model.npz``, see :mod:`.bundle`),
+and re-sealing a card after a deliberate edit (:func:`seal_bundle`, the ``seal-model`` command)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from ..common.hashing import sha256_bytes
 from ..common.jsonsafe import json_safe
 from ..common.versions import software_versions
 from ..features.families import identity_keys
-from .bundle import ARRAYS_FILE, CARD_FILE, SCHEMA_VERSION
+from .bundle import ARRAYS_FILE, CARD_FILE, SCHEMA_VERSION, bundle_from_card
+from .card import SEAL_KEY, card_digest, read_card, validate_card
 from .kinds import FAMILIES_BY_KIND
 
 if TYPE_CHECKING:
@@ -50,20 +52,48 @@ def save_bundle(fitted: LassoSVM, out_dir: Path | str, model_id: str, card_extra
 
     arrays, folds = _bundle_arrays(fitted)
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **{name: np.ascontiguousarray(a, dtype=float) for name, a in arrays.items()})
     npz_bytes = buffer.getvalue()
     card = _model_card(fitted, model_id, card_extra, folds)
     card["arrays"] = {name: list(a.shape) for name, a in arrays.items()}
     card["model_npz_sha256"] = sha256_bytes(npz_bytes)
     try:
-        text = json.dumps(json_safe(card), indent=2)
+        text = _sealed_text(json.loads(json.dumps(json_safe(card))))
     except TypeError as error:
         raise InputError(f"card_extra holds a value that cannot be written to JSON: {error}") from error
     out = Path(out_dir)
+    validate_card(json.loads(text), out / CARD_FILE)
     write_bytes_atomic(out / ARRAYS_FILE, npz_bytes)
-    write_text_atomic(out / CARD_FILE, text + "\n")
+    write_text_atomic(out / CARD_FILE, text)
     logger.info("saved %s model %r to %s", fitted.kind, model_id, out)
     return out
+
+
+def _sealed_text(card: dict[str, Any]) -> str:
+    """The text of ``model.json``: ``card`` (as JSON parses) with its seal as the last key."""
+    sealed = {key: value for key, value in card.items() if key != SEAL_KEY}
+    sealed[SEAL_KEY] = card_digest(sealed)
+    return json.dumps(sealed, indent=2) + "\n"
+
+
+def seal_bundle(folder: Path | str) -> tuple[str | None, str]:
+    """Re-seal ``folder/model.json`` after a deliberate edit; return (old seal or None, new seal).
+
+    The card must follow the schema and agree with model.npz (SHA-256, array names, dtypes and
+    shapes, values), else ModelError; arrays are never re-sealed. model.json is rewritten atomically,
+    and only when its seal changes.
+    """
+    folder = Path(folder)
+    card_path = folder / CARD_FILE
+    if not card_path.is_file() or not (folder / ARRAYS_FILE).is_file():
+        raise ModelError(f"{folder} is not a model bundle (it needs {CARD_FILE} and {ARRAYS_FILE})")
+    card = read_card(card_path)
+    bundle_from_card(card, folder)
+    old, new = card.get(SEAL_KEY), card_digest(card)
+    if old != new:
+        write_text_atomic(card_path, _sealed_text(card))
+        logger.info("sealed %s: %s -> %s", card_path, old, new)
+    return old, new
 
 
 def _bundle_arrays(fitted: LassoSVM) -> tuple[dict[str, np.ndarray], list[dict[str, float]]]:

@@ -21,6 +21,7 @@ from ..features.families import FEATURE_FAMILIES, ExtractionConfig, feature_fami
 from ..features.pipeline import ExtractionResult, extract_features
 from ..imaging.measurements import measure_hematoma
 from .bundle import FeatureExplanation, ModelBundle
+from .card import SEAL_KEY
 
 if TYPE_CHECKING:
     from ..features.backbone import Backbone
@@ -42,6 +43,17 @@ def extraction_config_for(
                 bundle.extractor, bundle.model_id, bundle.folder, weights_file
             )
     return ExtractionConfig.for_features(bundle.input_features, device=device, **settings)
+
+
+def training_range_warnings(bundle: ModelBundle, volume_ml: float) -> list[str]:
+    """A warning when ``volume_ml`` lies outside the card's training-cohort baseline volume range."""
+    recorded = bundle.card["training_cohort"].get("baseline_volume_ml")
+    if recorded is None or recorded["min"] <= volume_ml <= recorded["max"]:
+        return []
+    return [
+        f"the hematoma volume {volume_ml:.1f} mL is outside the {recorded['min']:.1f}-{recorded['max']:.1f} mL "
+        f"range of model {bundle.model_id!r}'s training cohort; the prediction is an extrapolation"
+    ]
 
 
 @dataclass
@@ -133,6 +145,7 @@ def predict_case(
         "model_id": bundle.model_id,
         "model_kind": bundle.kind,
         "model_npz_sha256": bundle.card["model_npz_sha256"],
+        "model_card_sha256": bundle.card.get(SEAL_KEY),
         "model_intended_use": bundle.card.get("extra", {}).get("intended_use", ""),
         "python_version": platform.python_version(),
         "numpy_version": np.__version__,
@@ -147,6 +160,10 @@ def predict_case(
         measurements=measurements,
         explanations=bundle.explain(feature_set.features),
         extraction=extraction,
-        warnings=[*extra_warnings, *feature_set.warnings],
+        warnings=[
+            *extra_warnings,
+            *feature_set.warnings,
+            *training_range_warnings(bundle, measurements["volume_ml"]),
+        ],
         provenance=provenance,
     )

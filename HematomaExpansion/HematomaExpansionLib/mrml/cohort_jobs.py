@@ -16,9 +16,10 @@ from typing import Any
 from ..cohort import extraction, prediction
 from ..cohort.manifest import CohortCase
 from ..common.errors import InputError
+from ..common.hashing import sha256_file
 from ..features.families import ExtractionConfig
 from ..imaging.measurements import measure_hematoma
-from ..model.bundle import ModelBundle, load_bundle
+from ..model.bundle import CARD_FILE, ModelBundle, load_bundle
 from ..reports.case_report import write_case_report
 from .loading import load_case, load_segmentation
 from .logic import HematomaExpansionLogicBase
@@ -80,9 +81,13 @@ def extract_case(case: CohortCase, config: ExtractionConfig) -> dict[str, Any]:
     return json.loads(json.dumps(document, default=str))
 
 
-@functools.cache
 def _bundle(model_dir: str) -> ModelBundle:
-    """One verified bundle per worker process."""
+    """One verified bundle per worker process and content of its card (whose seal covers the arrays)."""
+    return _verified_bundle(model_dir, sha256_file(Path(model_dir) / CARD_FILE))
+
+
+@functools.cache
+def _verified_bundle(model_dir: str, card_file_sha256: str) -> ModelBundle:
     return load_bundle(model_dir)
 
 

@@ -1,6 +1,7 @@
 """Files into nodes: a CT (NRRD, NIfTI, MHA or a DICOM series folder) and a hematoma segmentation.
 
-Files that cannot be read give an ``InputError`` naming the file; temporary nodes are removed again.
+Files that cannot be read give an ``InputError`` naming the file, as does a grey-scale image (a CT)
+given as the hematoma, before it is imported as segments; temporary nodes are removed again.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import SimpleITK as sitk
 import slicer
 
 from ..common.errors import InputError
+from ..imaging.checks import validate_label_image
 from .runtime import SlicerRuntime
 from .scene import remove_node
 from .volumes import sitk_to_volume
@@ -89,7 +91,17 @@ def _read_segmentation_file(path: Path, segmentation_node: Any) -> None:
         raise InputError(f"Segmentation file {path} could not be read as a Slicer segmentation.")
 
 
+def _check_labelmap_file(path: Path) -> None:
+    """Refuse a grey-scale image (a CT given as the hematoma) before Slicer imports it as segments."""
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError:
+        return  # not readable by SimpleITK: Slicer's reader decides and reports
+    validate_label_image(image, str(path))
+
+
 def _import_labelmap_file(runtime: SlicerRuntime, path: Path, segmentation_node: Any) -> None:
+    _check_labelmap_file(path)
     labelmap = runtime.volumes_logic.AddArchetypeVolume(str(path), "__labelmap__", 1)
     if labelmap is None or labelmap.GetImageData() is None:
         raise InputError(f"Segmentation file {path} could not be read as a labelmap image.")

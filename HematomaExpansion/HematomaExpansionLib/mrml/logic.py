@@ -7,7 +7,6 @@ converts and delegates: every decision is made in the Slicer-free core.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +33,6 @@ if TYPE_CHECKING:
     from ..features.pipeline import ExtractionConfig, ExtractionResult
     from ..imaging.draft import DraftResult
     from ..model.prediction import PredictionResult
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -159,16 +156,19 @@ class HematomaExpansionLogicBase:
         return HematomaInputs(ct, mask, segment_id, segment_name, ct_source, mask_source, warnings)
 
     def measure(self, volume_node: Any, segmentation_node: Any, segment: str | None = None) -> dict[str, Any]:
-        """Hematoma volume, ABC/2, largest axial cross-section, components and HU statistics."""
+        """Hematoma volume, ABC/2, largest axial cross-section, components and HU statistics.
+
+        ``warnings`` (a list) holds what to read beside the numbers: parts of the segment outside
+        the CT, a density unlike blood, a hematoma cut off by the scan's first or last slice.
+        """
         from ..imaging.measurements import measure_hematoma
+        from ..imaging.plausibility import hematoma_warnings
 
         inputs = self.hematoma_inputs(volume_node, segmentation_node, segment)
         result = measure_hematoma(
             inputs.ct, inputs.mask, ct_source=inputs.ct_source, mask_source=inputs.mask_source
         ).as_dict()
-        for warning in inputs.warnings:
-            logger.warning(warning)
-        return result
+        return {**result, "warnings": [*inputs.warnings, *hematoma_warnings(inputs.ct, inputs.mask)]}
 
     def measurements_table(self, measurements: dict[str, Any], table_node: Any = None) -> Any:
         """Write the numeric measurements into a table node (measurement, value, unit)."""

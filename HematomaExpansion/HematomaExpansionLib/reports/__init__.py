@@ -9,8 +9,7 @@ matplotlib) is imported only when one of its names is first used.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from ..common.lazy import lazy_exports
 
 _EXPORTS = {
     ".html": ("STYLESHEET", "figure_png", "html_table", "png_data_uri"),
@@ -28,19 +27,4 @@ _EXPORTS = {
     ".formatting": ("display_name",),
     ".text_table": ("format_table",),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str) -> Any:
-    """Import the module that defines ``name`` on first use."""
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_MODULE_OF[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,7 +1,10 @@
 """The outputs of one case: its features as files, its prediction as text lines and as files.
 
 Used by the command line (``extract``, ``predict``, ``demo``), the batch example and the
-self-test, so that all of them write and show the same things.
+self-test, so that all of them write and show the same things. A prediction's folder holds one
+result: its files are written to a staging folder and moved into place at the end, replacing an
+earlier result (:data:`PREDICTION_ENTRIES`); a folder holding other files is refused unless
+``overwrite``, and then those files are kept beside the result.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..common.atomic import write_csv_atomic, write_json_atomic
+from ..common.atomic import require_folder, staged_folder, write_csv_atomic, write_json_atomic
+from ..common.errors import InputError
 from ..features.deep import save_slice_pngs
 from ..features.featureset import FeatureSet
 from ..imaging.measurements import unit_of
@@ -73,25 +77,52 @@ def prediction_lines(result: PredictionResult, case_label: str) -> list[str]:
     return "\n".join(blocks).split("\n")
 
 
+#: What a prediction writes into its folder (an earlier result is these entries).
+PREDICTION_ENTRIES = ("prediction.json", "model_features.csv", "report.html", "slices")
+
+
+def check_result_folder(out_dir: Path, overwrite: bool) -> None:
+    """Refuse a file, or a folder that holds files other than an earlier result unless ``overwrite``."""
+    require_folder(out_dir)
+    others = (
+        sorted(p.name for p in out_dir.iterdir() if p.name not in PREDICTION_ENTRIES)
+        if out_dir.is_dir()
+        else []
+    )
+    if others and not overwrite:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise InputError(
+            f"output folder {out_dir} holds other files ({shown}); choose a new or empty folder, "
+            "or pass --overwrite to write the result beside them"
+        )
+
+
 def write_prediction(
     result: PredictionResult,
     out_dir: Path,
     case_label: str,
     checklist: ApplicabilityChecklist | None,
     model_note: str,
+    overwrite: bool = False,
 ) -> list[Path]:
-    """prediction.json, model_features.csv, report.html and the slice PNGs of one case."""
-    written = [
-        write_json_atomic(out_dir / "prediction.json", result.as_dict()),
-        write_csv_atomic(
-            out_dir / "model_features.csv",
-            ["feature", "value", "z_score", "lasso_weight"],
-            result.feature_rows(),
-        ),
-        write_case_report(result, out_dir / "report.html", case_label, checklist, model_note),
-    ]
-    extraction = result.extraction
-    if extraction.slice_images is not None:
-        offsets = tuple(z - extraction.cross_section.z_mm for z in extraction.z_positions_mm)
-        written += save_slice_pngs(extraction.slice_images, out_dir / "slices", offsets_mm=offsets)
-    return written
+    """prediction.json, model_features.csv, report.html and the slice PNGs of one case, all or nothing.
+
+    See the module docstring for an existing ``out_dir``; returns the paths in ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    check_result_folder(out_dir, overwrite)
+    with staged_folder(out_dir, replaced=PREDICTION_ENTRIES) as staging:
+        written = [
+            write_json_atomic(staging / "prediction.json", result.as_dict()),
+            write_csv_atomic(
+                staging / "model_features.csv",
+                ["feature", "value", "z_score", "lasso_weight"],
+                result.feature_rows(),
+            ),
+            write_case_report(result, staging / "report.html", case_label, checklist, model_note),
+        ]
+        extraction = result.extraction
+        if extraction.slice_images is not None:
+            offsets = tuple(z - extraction.cross_section.z_mm for z in extraction.z_positions_mm)
+            written += save_slice_pngs(extraction.slice_images, staging / "slices", offsets_mm=offsets)
+    return [out_dir / path.relative_to(staging) for path in written]

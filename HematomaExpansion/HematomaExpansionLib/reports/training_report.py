@@ -84,6 +84,14 @@ def _provenance_html(metrics: Mapping[str, Any]) -> str:
     )
 
 
+def _warnings_html(metrics: Mapping[str, Any]) -> str:
+    """The run's warnings about its data (e.g. test cases identical to training cases), in a banner."""
+    if not metrics["warnings"]:
+        return ""
+    items = "".join(f'<li class="warn">{html.escape(w)}</li>' for w in metrics["warnings"])
+    return f'<div class="banner"><strong>Warnings</strong><ul>{items}</ul></div>'
+
+
 def _cohort_html(metrics: Mapping[str, Any]) -> str:
     cohort = metrics["cohort"]
     rows = [
@@ -293,7 +301,7 @@ def write_report(
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>Hematoma expansion: {run} report</title><style>{STYLESHEET}</style></head><body>"
         f'<header id="provenance"><h1>Hematoma expansion models: {run} report</h1>'
-        f"{_provenance_html(metrics)}</header>{''.join(_sections(metrics, bundles, figures))}"
+        f"{_warnings_html(metrics)}{_provenance_html(metrics)}</header>{''.join(_sections(metrics, bundles, figures))}"
         "<footer><p>Written by HematomaExpansion; every number is in metrics.json beside this file.</p></footer>"
         "</body></html>\n"
     )
