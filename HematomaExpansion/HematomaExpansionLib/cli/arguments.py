@@ -108,6 +108,13 @@ MANIFEST_HELP = (
     "[, followup_volume_ml][, split]; paths relative to the manifest; an empty label is computed "
     "from the follow-up by --expansion; without a split column the split is stratified 80/20"
 )
+SCHEDULER_HELP = (
+    "run the cases on the Dask cluster of this scheduler (tcp://HOST:PORT) instead of local worker "
+    "processes; inputs and --out must be on storage the workers share"
+)
+QUIET_ARGUMENTS = (
+    _arg("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress bar (for scripts)"),
+)
 EXPANSION_HELP = (
     "expansion definition for labels computed from the follow-up: absolute growth in mL / "
     "relative growth in %%, e.g. 6ml/33%% (default) or 12.5ml/26%%"
@@ -154,7 +161,8 @@ COMMANDS = (
             _arg("--expansion", default="6ml/33%", help=EXPANSION_HELP),
             _arg("--split-seed", type=int, default=42, help="seed of the stratified train/test split"),
             _arg("--test-fraction", type=float, default=0.2, help="test share without a split column"),
-            _arg("--no-progress", action="store_true", help="no progress bar on stderr"),
+            _arg("--scheduler", default=None, help=SCHEDULER_HELP),
+            *QUIET_ARGUMENTS,
             *EXTRACTION_ARGUMENTS,
         ),
     ),
@@ -191,7 +199,8 @@ COMMANDS = (
             *MODEL_ARGUMENTS,
             _arg("--jobs", type=int, default=1, help="worker processes (0: one per core)"),
             _arg("--strict", action="store_true", help="stop at the first failing case"),
-            _arg("--no-progress", action="store_true", help="no progress bar"),
+            _arg("--scheduler", default=None, help=SCHEDULER_HELP),
+            *QUIET_ARGUMENTS,
         ),
     ),
     Command(
@@ -264,6 +273,8 @@ COMMANDS = (
             _arg("--seed", type=int, default=0, help="cohort seed (cases and split)"),
             _arg("--test-fraction", type=float, default=0.2, help="share of test cases"),
             _arg("--jobs", type=int, default=1, help="worker processes"),
+            _arg("--scheduler", default=None, help=SCHEDULER_HELP),
+            *QUIET_ARGUMENTS,
         ),
     ),
     Command(

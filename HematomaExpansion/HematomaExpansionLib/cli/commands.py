@@ -8,8 +8,9 @@ one-line error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,22 +104,42 @@ def _print_failures(run: Any) -> None:
         _out(f"  failed: {failure.case_id}: {failure.error_type}: {failure.message}")
 
 
+@contextlib.contextmanager
+def _cluster(args: argparse.Namespace) -> Iterator[Any]:
+    """The ``distributed.Client`` of ``--scheduler`` (its address and dashboard printed), or None."""
+    if not args.scheduler:
+        yield None
+        return
+    from ..cohort.dask_executor import connect, describe
+
+    client = connect(args.scheduler)
+    try:
+        for line in describe(client):
+            _out(line)
+        yield client
+    finally:
+        client.close()
+
+
 def cmd_extract_cohort(args: argparse.Namespace) -> int:
     """Extract the features of every case of a manifest into one labelled, split feature table."""
     from ..cohort.labels import ExpansionDefinition
     from ..mrml.cohort_jobs import extract_cohort
 
-    extraction = extract_cohort(
-        args.manifest,
-        args.out,
-        config=_extraction_config(args),
-        expansion=ExpansionDefinition.parse(args.expansion),
-        split_seed=args.split_seed,
-        test_fraction=args.test_fraction,
-        jobs=args.jobs,
-        strict=args.strict,
-        progress=not args.no_progress,
-    )
+    config, expansion = _extraction_config(args), ExpansionDefinition.parse(args.expansion)
+    with _cluster(args) as client:
+        extraction = extract_cohort(
+            args.manifest,
+            args.out,
+            config=config,
+            expansion=expansion,
+            split_seed=args.split_seed,
+            test_fraction=args.test_fraction,
+            jobs=args.jobs,
+            strict=args.strict,
+            progress=not args.quiet,
+            scheduler=client,
+        )
     run, provenance = extraction.run, extraction.provenance
     n_cases = len(run.results) + len(run.failures)
     _out(
@@ -174,16 +195,18 @@ def cmd_predict_cohort(args: argparse.Namespace) -> int:
     from ..mrml.cohort_jobs import predict_cohort
 
     bundle = load_model(args.model, args.model_dir)
-    prediction = predict_cohort(
-        args.manifest,
-        args.out,
-        bundle,
-        device=args.device,
-        weights_file=args.weights_file,
-        jobs=args.jobs,
-        strict=args.strict,
-        progress=not args.no_progress,
-    )
+    with _cluster(args) as client:
+        prediction = predict_cohort(
+            args.manifest,
+            args.out,
+            bundle,
+            device=args.device,
+            weights_file=args.weights_file,
+            jobs=args.jobs,
+            strict=args.strict,
+            progress=not args.quiet,
+            scheduler=client,
+        )
     run = prediction.run
     _out(
         f"model {bundle.model_id}: {len(run.results)} cases predicted ({run.n_computed} computed, "
@@ -282,18 +305,23 @@ def cmd_phantom(args: argparse.Namespace) -> int:
 
 def cmd_phantom_cohort(args: argparse.Namespace) -> int:
     """Write a synthetic validation cohort (phantom cases, manifest) and print its ceiling AUC."""
+    from ..cohort.progress import ProgressBar
     from ..synthetic.phantom_cohort import generate_cohort
 
-    start = time.perf_counter()
-
-    def progress(done: int, total: int) -> None:
-        if done == total or done % max(1, total // 20) == 0:
-            eta_s = (time.perf_counter() - start) * (total - done) / done
-            sys.stderr.write(f"phantom cohort: {done}/{total} cases, ETA {eta_s:.0f} s\n")
-
-    summary = generate_cohort(
-        args.n, args.out, args.seed, test_fraction=args.test_fraction, jobs=args.jobs, progress=progress
-    )
+    bar = ProgressBar(max(args.n, 0), enabled=not args.quiet)
+    try:
+        with _cluster(args) as client:
+            summary = generate_cohort(
+                args.n,
+                args.out,
+                args.seed,
+                test_fraction=args.test_fraction,
+                jobs=args.jobs,
+                progress=lambda done, total: bar.advance(f"{done}/{total}"),
+                scheduler=client,
+            )
+    finally:
+        bar.close()
     for line in summary.lines():
         _out(line)
     return EXIT_OK

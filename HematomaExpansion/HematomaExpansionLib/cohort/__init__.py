@@ -2,7 +2,8 @@
 
 Modules: :mod:`.manifest` (reading a manifest), :mod:`.labels` (expansion definition, stratified
 split), :mod:`.runner` (one cached, resumable job per case) with :mod:`.cache`, :mod:`.executor`
-(worker processes) and :mod:`.progress`, :mod:`.extraction` with :mod:`.feature_table` (the
+(worker processes), :mod:`.dask_executor`
+(a Dask cluster) and :mod:`.progress`, :mod:`.extraction` with :mod:`.feature_table` (the
 labelled feature table) and :mod:`.prediction` (the predictions table). Extraction and prediction
 take the per-case job as an argument; the jobs that need a Slicer scene, and the functions bound
 to them, are in ``mrml.cohort_jobs``. Public names are importable from here; a module is imported
@@ -18,7 +19,7 @@ _EXPORTS = {
     ".labels": ("ExpansionDefinition", "assign_split"),
     ".cache": ("CASES_FOLDER", "RunnableCase", "case_cache_key", "path_sha256"),
     ".executor": ("available_cores", "threads_per_worker", "worker_pool"),
-    ".progress": ("ProgressBar", "format_duration"),
+    ".progress": ("ProgressBar",),
     ".runner": ("ERRORS_FILE", "CaseFailure", "CohortRunResult", "run_cohort", "write_errors"),
     ".feature_table": ("FEATURES_FILE", "PROVENANCE_FILE", "TABLE_COLUMNS"),
     ".extraction": ("CohortExtraction", "extract_cohort", "extraction_cache_key"),

@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -46,13 +47,6 @@ def threads_per_worker(jobs: int, cores: int | None = None) -> int:
     return max(1, (cores or available_cores()) // max(1, jobs))
 
 
-def _worker_modules(task: Callable[..., Any], preload: Sequence[str]) -> list[str]:
-    """The modules every worker imports first: ``preload``, SimpleITK and the task's own module."""
-    function = getattr(task, "func", task)  # a functools.partial's function
-    candidates = (*preload, "SimpleITK", getattr(function, "__module__", None))
-    return [m for m in dict.fromkeys(candidates) if m and m != "__main__"]
-
-
 def _exit_with_parent() -> None:
     """Wait until the process that started the pool is gone, then end this worker at once."""
     parent = multiprocessing.parent_process()
@@ -61,9 +55,22 @@ def _exit_with_parent() -> None:
         os._exit(EXIT_ORPHANED)
 
 
-def _start_worker(threads: int, modules: Sequence[str]) -> None:
-    """Exit with the parent, import the worker's modules (a forkserver's children have them), limit threads."""
-    threading.Thread(target=_exit_with_parent, name="exit-with-parent", daemon=True).start()
+def timed_call(task: Callable[[Any], Any], case: Any) -> tuple[Any, float]:
+    """``task(case)`` and its duration in seconds."""
+    started = time.perf_counter()
+    result = task(case)
+    return result, time.perf_counter() - started
+
+
+def worker_modules(task: Callable[..., Any], preload: Sequence[str]) -> list[str]:
+    """The modules every worker imports first: ``preload``, SimpleITK and the task's own module."""
+    function = getattr(task, "func", task)  # a functools.partial's function
+    candidates = (*preload, "SimpleITK", getattr(function, "__module__", None))
+    return [m for m in dict.fromkeys(candidates) if m and m != "__main__"]
+
+
+def prepare_worker(threads: int, modules: Sequence[str]) -> None:
+    """Import the worker's modules once and limit ITK (and torch) to ``threads`` threads."""
     for module in modules:
         importlib.import_module(module)
     import SimpleITK as sitk
@@ -74,6 +81,12 @@ def _start_worker(threads: int, modules: Sequence[str]) -> None:
         torch.set_num_threads(threads)
 
 
+def _start_worker(threads: int, modules: Sequence[str]) -> None:
+    """Exit with the parent, import the worker's modules (a forkserver's children have them), limit threads."""
+    threading.Thread(target=_exit_with_parent, name="exit-with-parent", daemon=True).start()
+    prepare_worker(threads, modules)
+
+
 def worker_pool(
     workers: int, task: Callable[..., Any], preload: Sequence[str] = ()
 ) -> concurrent.futures.ProcessPoolExecutor:
@@ -81,7 +94,7 @@ def worker_pool(
 
     ``preload`` names modules the workers need (heavy imports), imported once before they start.
     """
-    modules = _worker_modules(task, preload)
+    modules = worker_modules(task, preload)
     if sys.platform.startswith("linux"):
         context = multiprocessing.get_context("forkserver")
         # Takes effect when this process first starts its forkserver; later calls reuse that server.

@@ -106,12 +106,14 @@ def extract_cohort(
     *,
     extract_case: CaseExtractor,
     preload: Sequence[str] = (),
+    scheduler: Any = None,
 ) -> CohortExtraction:
     """Extract the features of every manifest case with ``extract_case`` and write the feature table.
 
     Writes ``features.csv`` (failed cases are left out), ``features_provenance.json``,
     ``errors.csv`` and the per-case cache ``cases/``. The split is drawn among the cases that
-    were extracted. ``preload``: modules the worker processes import before they start.
+    were extracted. ``preload``: modules the worker processes import before they start; ``scheduler``: a
+    ``distributed.Client`` whose cluster runs the cases (see :func:`.runner.run_cohort`).
     """
     config = config or ExtractionConfig()
     expansion = expansion or ExpansionDefinition()
@@ -120,7 +122,9 @@ def extract_cohort(
     cases = read_manifest(manifest, require_labels=True)
     cache_key = extraction_cache_key(config)
     process = partial(extract_case, config=config)
-    run = run_cohort(cases, process, out, jobs, strict, cache_key, progress, preload=preload)
+    run = run_cohort(
+        cases, process, out, jobs, strict, cache_key, progress, preload=preload, scheduler=scheduler
+    )
     done = [(case, run.results[case.case_id]) for case in cases if case.case_id in run.results]
     provenance = _run_provenance(manifest, expansion, cache_key, run)
     paths = {"errors": run.errors_path}

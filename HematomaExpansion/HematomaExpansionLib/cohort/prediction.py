@@ -85,10 +85,12 @@ def predict_cohort(
     *,
     predict_case: CasePredictor,
     preload: Sequence[str] = (),
+    scheduler: Any = None,
 ) -> CohortPrediction:
     """Predict every manifest case with ``bundle``; writes predictions.csv, reports/ and errors.csv.
 
-    ``preload``: modules the worker processes import before they start.
+    ``preload``: modules the worker processes import before they start; ``scheduler``: a
+    ``distributed.Client`` whose cluster runs the cases (see :func:`.runner.run_cohort`).
     """
     out = Path(out_dir)
     cases = read_manifest(manifest)
@@ -106,11 +108,13 @@ def predict_cohort(
     process = partial(
         predict_case,
         model_dir=str(bundle.folder),
-        reports_dir=str(out / REPORTS_FOLDER),
+        reports_dir=str((out / REPORTS_FOLDER).resolve()),  # absolute for any worker
         device=device,
         weights_file=weights_file,
     )
-    run = run_cohort(cases, process, out, jobs, strict, cache_key, progress, preload=preload)
+    run = run_cohort(
+        cases, process, out, jobs, strict, cache_key, progress, preload=preload, scheduler=scheduler
+    )
     rows = [_prediction_row(case, run.results[case.case_id]) for case in cases if case.case_id in run.results]
     paths = {
         "errors": run.errors_path,

@@ -9,7 +9,9 @@ recomputes that case; an interrupted run resumes where it stopped, since every f
 written at once (atomically). Failed cases are not cached: they are listed in
 ``<out_dir>/errors.csv`` and retried by the next run. A full disk stops the run (its ``OSError`` is
 raised; the cases finished before it stay cached). Worker processes come from
-:func:`.executor.worker_pool`, and exit when the process that runs the cohort is killed.
+:func:`.executor.worker_pool`, and exit when the process that runs the cohort is killed; with a
+``scheduler`` (a ``distributed.Client``) the cases run on that Dask cluster
+(:mod:`.dask_executor`), and this process still writes the cache and ``errors.csv``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 from ..common.atomic import is_disk_full, write_csv_atomic
 from ..common.errors import InputError
 from .cache import RunnableCase, cache_path, case_cache_key, read_cached, write_cached
-from .executor import available_cores, worker_pool
+from .executor import available_cores, timed_call, worker_pool
 from .manifest import CASE_ID_PATTERN
 from .progress import ProgressBar
 
@@ -56,12 +58,6 @@ class CohortRunResult:
     n_computed: int
     elapsed_s: float
     errors_path: Path
-
-
-def _timed(process_case: CaseJob, case: Any) -> tuple[dict[str, Any], float]:
-    started = time.perf_counter()
-    result = process_case(case)
-    return result, time.perf_counter() - started
 
 
 def _one_line(error: BaseException) -> str:
@@ -125,7 +121,7 @@ class _Run:
                 self.keys[case.case_id] = case_cache_key(case, self.config)
             except (InputError, OSError) as error:
                 self.fail(case.case_id, error)
-                self.bar.advance(case.case_id, computed=False)
+                self.bar.advance(case.case_id, computed=False, failed=True)
                 continue
             cached = read_cached(cache_path(self.out, case.case_id), case.case_id, self.keys[case.case_id])
             if cached is None:
@@ -138,10 +134,10 @@ class _Run:
     def compute_here(self, pending: Sequence[RunnableCase], process_case: CaseJob) -> None:
         for case in pending:
             try:
-                result, seconds = _timed(process_case, case)
+                result, seconds = timed_call(process_case, case)
             except Exception as error:
                 self.fail(case.case_id, error)
-                self.bar.advance(case.case_id)
+                self.bar.advance(case.case_id, failed=True)
             else:
                 self.finish(case, result, seconds)
 
@@ -151,19 +147,36 @@ class _Run:
         logger.info("running %d cases in %d worker processes", len(pending), workers)
         executor = worker_pool(workers, process_case, preload=("torch", *preload))
         try:
-            futures = {executor.submit(_timed, process_case, case): case for case in pending}
-            for future in concurrent.futures.as_completed(futures):
-                case = futures[future]
-                try:
-                    result, seconds = future.result()
-                except Exception as error:
-                    self.fail(case.case_id, error)
-                    self.bar.advance(case.case_id)
-                else:
-                    self.finish(case, result, seconds)
+            futures = {executor.submit(timed_call, process_case, case): case for case in pending}
+            self.collect(futures, concurrent.futures.as_completed(futures))
         finally:
             # On a strict stop or an interruption, cases not yet started are dropped.
             executor.shutdown(wait=True, cancel_futures=True)
+
+    def compute_on_cluster(
+        self, pending: Sequence[RunnableCase], process_case: CaseJob, client: Any, preload: Sequence[str]
+    ) -> None:
+        from . import dask_executor
+
+        dask_executor.prepare_workers(client, process_case, ("torch", *preload), self.out)
+        logger.info("running %d cases on the Dask cluster %s", len(pending), client.scheduler.address)
+        futures = dask_executor.submit_cases(client, process_case, pending)
+        try:
+            self.collect(futures, dask_executor.completed(client, futures))
+        finally:
+            dask_executor.cancel(client, futures)
+
+    def collect(self, futures: Mapping[Any, RunnableCase], finished: Iterable[Any]) -> None:
+        """Cache each finished future's result or record its failure, in the order they finish."""
+        for future in finished:
+            case = futures[future]
+            try:
+                result, seconds = future.result()
+            except Exception as error:
+                self.fail(case.case_id, error)
+                self.bar.advance(case.case_id, failed=True)
+            else:
+                self.finish(case, result, seconds)
 
 
 def run_cohort(
@@ -175,6 +188,7 @@ def run_cohort(
     cache_key: Mapping[str, Any] | None = None,
     progress: bool = True,
     preload: Sequence[str] = (),
+    scheduler: Any = None,
 ) -> CohortRunResult:
     """Run ``process_case`` on every case not already cached under the same key; see the module docstring.
 
@@ -185,6 +199,7 @@ def run_cohort(
     run and is raised (an ``InputError`` stays one, others become ``RuntimeError``), with the
     case ID in the message. ``KeyboardInterrupt`` stops the run; finished cases stay cached.
     ``preload`` names modules the workers need (heavy imports), imported once before they start.
+    ``scheduler``: a ``distributed.Client``; the cases then run on its cluster and ``jobs`` is ignored.
     """
     cases = list(cases)
     _check_case_ids(cases)
@@ -196,7 +211,9 @@ def run_cohort(
         pending = run.pending(cases)
         n_cached = len(run.results)
         logger.info("%d of %d cases cached; %d to compute", n_cached, len(cases), len(pending))
-        if pending and jobs == 1:
+        if pending and scheduler is not None:
+            run.compute_on_cluster(pending, process_case, scheduler, preload)
+        elif pending and jobs == 1:
             run.compute_here(pending, process_case)
         elif pending:
             run.compute_in_workers(pending, process_case, min(jobs, len(pending)), preload)

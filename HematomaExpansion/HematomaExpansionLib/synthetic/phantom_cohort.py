@@ -213,12 +213,40 @@ def _check_arguments(n: int, out: Path, test_fraction: float, jobs: int) -> None
         raise InputError("phantom cohort: " + "; ".join(problems))
 
 
-def _generate_cases(
-    n: int, seed: int, cases_dir: Path, jobs: int, progress: Callable[[int, int], None] | None
-) -> list[dict[str, Any]]:
-    """:func:`generate_case` for cases 0 .. n-1, here or in ``jobs`` worker processes, in order."""
+def _generate_on_cluster(
+    n: int, seed: int, cases_dir: Path, client: Any, progress: Callable[[int, int], None] | None
+) -> dict[int, dict[str, Any]]:
+    """:func:`generate_case` for cases 0 .. n-1 on the Dask cluster of ``client``."""
+    from ..cohort import dask_executor
+
+    dask_executor.prepare_workers(client, generate_case, (), cases_dir)
+    calls = [(seed, index, str(cases_dir.resolve())) for index in range(n)]
+    futures = dask_executor.submit_calls(client, generate_case, calls)
     results: dict[int, dict[str, Any]] = {}
-    if jobs == 1:
+    try:
+        for future in dask_executor.completed(client, futures):
+            results[futures[future]] = future.result()
+            if progress:
+                progress(len(results), n)
+    finally:
+        dask_executor.cancel(client, futures)
+    return results
+
+
+def _generate_cases(
+    n: int,
+    seed: int,
+    cases_dir: Path,
+    jobs: int,
+    progress: Callable[[int, int], None] | None,
+    scheduler: Any = None,
+) -> list[dict[str, Any]]:
+    """:func:`generate_case` for cases 0 .. n-1, here, in ``jobs`` worker processes or on a Dask
+    cluster (``scheduler``, a ``distributed.Client``), in order."""
+    results: dict[int, dict[str, Any]] = {}
+    if scheduler is not None:
+        results = _generate_on_cluster(n, seed, cases_dir, scheduler, progress)
+    elif jobs == 1:
         for index in range(n):
             results[index] = generate_case(seed, index, cases_dir)
             if progress:
@@ -249,11 +277,13 @@ def generate_cohort(
     test_fraction: float = 0.2,
     jobs: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    scheduler: Any = None,
 ) -> CohortSummary:
     """Write ``n`` phantom cases under ``out_dir/cases`` and ``out_dir/manifest.csv``.
 
     The output depends only on ``n``, ``seed`` and ``test_fraction`` (byte-identical for any
-    ``jobs``). ``progress(done, n)`` is called after each case.
+    ``jobs`` or ``scheduler``). ``progress(done, n)`` is called after each case. With ``scheduler``
+    (a ``distributed.Client``) the cases are made on its Dask cluster, which must share ``out_dir``.
     """
     out = Path(out_dir)
     _check_arguments(n, out, test_fraction, jobs)
@@ -261,7 +291,7 @@ def generate_cohort(
     plan = plan_cohort(n, seed, test_fraction)
     cases_dir = out / "cases"
     cases_dir.mkdir(parents=True, exist_ok=True)
-    ordered = _generate_cases(n, seed, cases_dir, jobs, progress)
+    ordered = _generate_cases(n, seed, cases_dir, jobs, progress, scheduler)
     manifest = _write_manifest(out / "manifest.csv", [r["row"] for r in ordered], plan.split)
 
     labels = np.array([case.label for case in plan.cases], dtype=int)
