@@ -102,6 +102,23 @@ def test_segment_export_and_import_round_trip(runtime):
     assert runtime.scene.GetNodesByClass("vtkMRMLLabelMapVolumeNode").GetNumberOfItems() == 0
 
 
+def test_labelmap_file_imports_its_labels_and_leaves_no_temporary_node(runtime, tmp_path):
+    """The labelmap is read into a temporary volume node; it, its display and its storage node go again."""
+    array = np.zeros((7, 9, 11), np.uint8)
+    array[2:5, 3:7, 4:9] = 1
+    array[5:7, 0:2, 0:3] = 2
+    labelmap = sitk.GetImageFromArray(array)
+    path = tmp_path / "labels.nrrd"
+    sitk.WriteImage(labelmap, str(path))
+    before = runtime.scene.GetNumberOfNodes()
+    segmentation = mrml.load_segmentation(runtime, path)
+    assert segmentation.GetSegmentation().GetNumberOfSegments() == 2
+    added = {
+        runtime.scene.GetNthNode(i).GetClassName() for i in range(before, runtime.scene.GetNumberOfNodes())
+    }
+    assert added == {"vtkMRMLSegmentationNode", "vtkMRMLSegmentationDisplayNode"}
+
+
 def test_segment_outside_the_ct_is_refused(runtime):
     ct = _image(np.eye(3))
     ct_node = mrml.sitk_to_volume(ct, runtime.scene, "ct")

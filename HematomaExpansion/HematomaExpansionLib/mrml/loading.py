@@ -16,7 +16,7 @@ from ..common.errors import InputError
 from ..imaging.checks import validate_label_image
 from .runtime import SlicerRuntime
 from .scene import remove_node
-from .volumes import sitk_to_volume
+from .volumes import sitk_to_volume, volume_to_sitk
 
 VOLUME_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 SEGMENTATION_SUFFIX = ".seg.nrrd"
@@ -91,21 +91,13 @@ def _read_segmentation_file(path: Path, segmentation_node: Any) -> None:
         raise InputError(f"Segmentation file {path} could not be read as a Slicer segmentation.")
 
 
-def _check_labelmap_file(path: Path) -> None:
-    """Refuse a grey-scale image (a CT given as the hematoma) before Slicer imports it as segments."""
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError:
-        return  # not readable by SimpleITK: Slicer's reader decides and reports
-    validate_label_image(image, str(path))
-
-
 def _import_labelmap_file(runtime: SlicerRuntime, path: Path, segmentation_node: Any) -> None:
-    _check_labelmap_file(path)
     labelmap = runtime.volumes_logic.AddArchetypeVolume(str(path), "__labelmap__", 1)
     if labelmap is None or labelmap.GetImageData() is None:
         raise InputError(f"Segmentation file {path} could not be read as a labelmap image.")
     try:
+        # A grey-scale image (a CT given as the hematoma) is refused before it is imported as segments.
+        validate_label_image(volume_to_sitk(labelmap), str(path))
         if not runtime.segmentations_logic.ImportLabelmapToSegmentationNode(labelmap, segmentation_node):
             raise InputError(f"Labelmap {path} could not be imported as segments.")
     finally:

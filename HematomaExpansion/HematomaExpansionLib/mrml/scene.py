@@ -13,10 +13,13 @@ def node_label(node: Any) -> str:
 
 
 def remove_node(scene: Any, node: Any) -> None:
-    """Remove a node and its display nodes from the scene."""
+    """Remove a node and its display and storage nodes from the scene."""
+    storage = node.GetStorageNode()
     for i in range(node.GetNumberOfDisplayNodes()):
         scene.RemoveNode(node.GetNthDisplayNode(i))
     scene.RemoveNode(node)
+    if storage is not None:
+        scene.RemoveNode(storage)
 
 
 @contextmanager
