@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from ..common.atomic import write_text_atomic
 from ..common.errors import InputError
-from ..common.hashing import sha256_file
+from ..common.hashing import sha256_bytes, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def case_cache_key(case: RunnableCase, cache_key: Mapping[str, Any]) -> str:
         "fields": dict(case.key_fields()),
         "config": dict(cache_key),
     }
-    return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
+    return sha256_bytes(json.dumps(document, sort_keys=True, default=str).encode())
 
 
 def cache_path(out_dir: Path, case_id: str) -> Path:
