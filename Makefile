@@ -9,7 +9,7 @@ export PYTHONPATH := $(CURDIR)/HematomaExpansion
 PY := $(VENV)/bin/python
 OUT ?= build
 
-.PHONY: venv demo test lint format bench demo-model clean
+.PHONY: venv system-packages demo test lint format bench web demo-model clean
 
 venv: $(STAMP)
 
@@ -18,6 +18,10 @@ $(STAMP): $(REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --no-input -r requirements-dev.txt -c requirements-lock.txt
 	touch $@
+
+# Debian packages of the browser test, headless VTK and offscreen Qt (a no-op when all are there).
+system-packages:
+	bash tools/install_system_packages.sh
 
 demo: venv
 	$(PY) -m HematomaExpansionLib demo --out $(OUT)/demo
@@ -30,11 +34,19 @@ format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: lint
+test: lint system-packages
 	$(PY) -m pytest
 
 bench: venv
 	$(PY) tools/bench.py
+	$(PY) tools/bench_cold.py
+	$(PY) tools/bench_cohort.py
+
+# The browser front-end on 127.0.0.1 (prints the address); WEB_ARGS="--host H" serves elsewhere, with a token.
+WEB_DATA ?= $(OUT)/web/data
+web: venv system-packages
+	mkdir -p $(WEB_DATA)
+	$(PY) -m HematomaExpansionWeb --data $(WEB_DATA) --out $(OUT)/web/results $(WEB_ARGS)
 
 # Regenerates the synthetic cohort, its features, the bundled models and docs/synthetic_cohort/.
 demo-model: venv

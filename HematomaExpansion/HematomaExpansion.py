@@ -7,6 +7,8 @@ Everything the panel shows is computed by the Logic and the Slicer-free core; th
 """
 
 import logging
+import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -34,8 +36,10 @@ from slicer.util import VTKObservationMixin
 from HematomaExpansionLib.common.atomic import write_csv_atomic
 from HematomaExpansionLib.common.errors import OperationCancelledError, SegmentExistsError
 from HematomaExpansionLib.common.requirements import REQUIREMENTS_FILE, first_use_needs
+from HematomaExpansionLib.features.clinical import required_covariates
 from HematomaExpansionLib.imaging.draft_parameters import DEFAULT_DRAFT_HU_RANGE
 from HematomaExpansionLib.model.applicability import ApplicabilityChecklist
+from HematomaExpansionLib.model.card import CARD_FILE, read_card
 from HematomaExpansionLib.model.registry import DEFAULT_MODEL_ID, available_models
 from HematomaExpansionLib.mrml.logic import HematomaExpansionLogicBase
 from HematomaExpansionLib.mrml.runtime import SlicerRuntime
@@ -122,6 +126,10 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._updatingGui = False
         self._running = False
         self._cancelRequested = False
+        self._warmUpThread = None
+        self._warmUpTimer = None
+        self._covariateForm = None  # the selected model's covariate fields (name -> widget)
+        self._covariateFields = {}
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -148,6 +156,7 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.weightsFilePathLineEdit.connect("currentPathChanged(QString)", self.onWeightsFileChanged)
         self.ui.outputFolderPathLineEdit.connect("currentPathChanged(QString)", self.onOutputFolderChanged)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.measureSignsButton.connect("clicked(bool)", self.onMeasureSigns)
         self.ui.showSlicesButton.connect("clicked(bool)", self.onShowSlices)
         self.ui.exportReportButton.connect("clicked(bool)", self.onExportReport)
         self.ui.exportTableButton.connect("clicked(bool)", self.onExportTable)
@@ -158,6 +167,36 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def enter(self) -> None:
         self.initializeParameterNode()
+        self._startWarmUp()
+
+    def _startWarmUp(self) -> None:
+        """Load and run the selected model's network once, in the background, so the first prediction is fast."""
+        if self._warmUpThread is not None or self._parameterNode is None:
+            return
+        if first_use_needs().pip_or_torch_needed:  # installed at the first prediction, after a question
+            return
+        parameters = self._parameterNode
+        arguments = (parameters.modelId, parameters.device, parameters.weightsFile or None)
+        self._warmUpThread = threading.Thread(target=self._warmUp, args=arguments, daemon=True)
+        self._warmUpThread.start()
+        # The main thread holds Python's lock while Qt waits for events; giving it up for a moment on
+        # a timer lets the warm-up thread run while the panel stays responsive.
+        self._warmUpTimer = qt.QTimer()
+        self._warmUpTimer.setInterval(20)
+        self._warmUpTimer.connect("timeout()", self._yieldToWarmUp)
+        self._warmUpTimer.start()
+
+    def _yieldToWarmUp(self) -> None:
+        if self._warmUpThread.is_alive():
+            time.sleep(0.01)
+        else:
+            self._warmUpTimer.stop()
+
+    def _warmUp(self, modelId, device, weightsFile) -> None:
+        try:
+            self.logic.warm_up(modelId, device, weightsFile)
+        except Exception:  # the prediction itself reports what is wrong with the model or the weights
+            logging.exception("Hematoma Expansion: warming up the network failed")
 
     def exit(self) -> None:
         if self._parameterNode:
@@ -232,6 +271,45 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         modelId = self.ui.modelComboBox.itemData(self.ui.modelComboBox.currentIndex)
         summary = next((m for m in self._models if m.model_id == modelId), None)
         self.ui.modelSummaryLabel.text = summary.describe() if summary else _("No model installed.")
+        self._showCovariateFields(summary)
+
+    def _showCovariateFields(self, summary) -> None:
+        """A field per clinical covariate the selected model needs (from its card), under the selector.
+
+        A spin box at its lowest value shows "not given": the prediction then names it as missing.
+        """
+        if self._covariateForm is not None:
+            self._covariateForm.deleteLater()
+        self._covariateForm, self._covariateFields = None, {}
+        specs = required_covariates(read_card(summary.folder / CARD_FILE)) if summary else []
+        if not specs:
+            return
+        self._covariateForm = qt.QWidget()
+        form = qt.QFormLayout(self._covariateForm)
+        for spec in specs:
+            if spec.kind == "binary":
+                field = qt.QCheckBox()
+            else:
+                field = qt.QDoubleSpinBox()
+                field.decimals = 2
+                low = spec.minimum if spec.minimum is not None else -1e6
+                field.setRange(low - 0.01, spec.maximum if spec.maximum is not None else 1e6)
+                field.specialValueText = _("not given")
+                field.value = field.minimum
+            field.toolTip = _("Clinical covariate {name} of the model").format(name=spec.name)
+            form.addRow(f"{spec.short_name} ({spec.unit}):" if spec.unit else f"{spec.short_name}:", field)
+            self._covariateFields[spec.name] = field
+        self.ui.modelCollapsibleButton.layout().addRow(self._covariateForm)
+
+    def _covariateValues(self) -> dict[str, float]:
+        """The covariate fields' values; a spin box showing "not given" is left out."""
+        values = {}
+        for name, field in self._covariateFields.items():
+            if isinstance(field, qt.QCheckBox):
+                values[name] = 1.0 if field.checked else 0.0
+            elif field.value > field.minimum:
+                values[name] = field.value
+        return values
 
     def onSegmentChanged(self, segmentId) -> None:
         if self._parameterNode and not self._updatingGui:
@@ -393,6 +471,8 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             spontaneous_ich=parameters.spontaneousIch,
             no_conventional_signs=parameters.noConventionalSigns,
         )
+        if self._warmUpThread is not None:
+            self._warmUpThread.join()  # the network is being loaded; the prediction uses it when ready
         self._running, self._cancelRequested = True, False
         self.ui.applyButton.text = _("Cancel")
         self.ui.progressBar.show()
@@ -408,6 +488,7 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                         parameters.weightsFile or None,
                         checklist,
                         progress=self._onStage,
+                        clinical=self._covariateValues(),
                     )
                 except OperationCancelledError:
                     self.ui.statusLabel.text = _("Cancelled.")
@@ -419,6 +500,7 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 parameters.categoryText = result.category_text
                 parameters.volumeText = result.volume_text
                 parameters.resultWarnings = list(result.warnings)
+                self.ui.measuredSignsLabel.text = result.signs.suggestion_text()
                 parameters.riskProbability = result.probability  # last: it marks the result as complete
                 self.ui.statusLabel.text = _("Done.")
         finally:
@@ -426,6 +508,15 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self.ui.applyButton.text = _("Predict expansion risk")
             self.ui.progressBar.hide()
             self._checkCanApply()
+
+    def onMeasureSigns(self) -> None:
+        """Show the measured conventional signs beside "no conventional signs" as a suggestion."""
+        parameters = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("Failed to measure the conventional signs."), waitCursor=True):
+            report = self.logic.measure_signs(
+                parameters.inputVolume, parameters.segmentationNode, parameters.segmentId or None
+            )
+            self.ui.measuredSignsLabel.text = report.suggestion_text()
 
     def _showStoredResult(self) -> None:
         parameters = self._parameterNode

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from browser_fixtures import browser, chromium_executable, page, serve, web_folders  # noqa: F401
+
 
 @pytest.fixture
 def runtime():

@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 LIB_DIR = ROOT / "HematomaExpansion" / "HematomaExpansionLib"
+# The web front-end: beside the Lib, may import slicer/vtk/trame, never imported by the Lib.
+WEB_DIR = ROOT / "HematomaExpansion" / "HematomaExpansionWeb"
 SLICER_PACKAGES = frozenset({"slicer", "vtk", "vtkmodules", "qt", "ctk"})
 CORE_PACKAGES = ("common", "imaging", "features", "model", "evaluation", "reports", "cohort", "synthetic")
 # Layer of each top-level entry of the Lib; a module imports nothing from a higher layer. Only the
@@ -335,6 +337,32 @@ def test_no_lib_module_is_over_450_lines():
 def test_no_lib_function_is_over_80_lines():
     found = long_functions(LIB_DIR)
     assert found == [], "\n".join(found)
+
+
+def imports_of_package(lib_dir: Path, package: str) -> list[str]:
+    """'file:line imports name' for each import of ``package`` by a module under ``lib_dir``."""
+    return [
+        f"{path.relative_to(lib_dir.parent).as_posix()}:{item.line} imports {item.module}"
+        for module, path in lib_modules(lib_dir).items()
+        for item in imports_of(module, path)
+        if item.module.split(".")[0] == package
+    ]
+
+
+def test_the_web_front_end_has_no_cycle_fits_the_size_limits_and_the_lib_never_imports_it():
+    assert len(lib_modules(WEB_DIR)) > 5
+    found = [*import_cycles(WEB_DIR), *long_modules(WEB_DIR), *long_functions(WEB_DIR)]
+    found += imports_of_package(LIB_DIR, WEB_DIR.name)
+    assert found == [], "\n".join(found)
+
+
+def test_the_web_import_check_fails_on_a_mutated_copy(tmp_path):
+    copy = tmp_path / LIB_DIR.name
+    shutil.copytree(LIB_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    write_package(copy, {"reports/mutant.py": "def f():\n    from HematomaExpansionWeb import session\n"})
+    assert imports_of_package(copy, WEB_DIR.name) == [
+        "HematomaExpansionLib/reports/mutant.py:2 imports HematomaExpansionWeb"
+    ]
 
 
 def test_the_size_checks_fail_on_a_long_module_and_a_long_function(tmp_path):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -214,3 +217,101 @@ def test_device_choice():
             assert bb.resolve_device("auto") == "cpu"
     else:
         assert bb.resolve_device("auto") == "cuda"
+
+
+# SHA-256 over (name, bytes) of random:0's state_dict, computed with the implementation before issue 11.
+RANDOM0_STATE_SHA256 = "1a7b14cec829fdb1d5cbadff8186fc3273e91252da9374fe92af5eabeeafa7e1"
+_STATE_HASH_SCRIPT = """
+import hashlib, sys, torch, torchvision
+from HematomaExpansionLib.features.backbone import load_resnet50
+def digest(state):
+    h = hashlib.sha256()
+    for name, tensor in state.items():
+        if not name.startswith("fc."):
+            tensor = tensor.float() if tensor.is_floating_point() else tensor  # float64 -> float32 is exact
+            h.update(name.encode()); h.update(tensor.contiguous().numpy().tobytes())
+    return h.hexdigest()
+ours = load_resnet50("random:0", device="cpu")
+torch.manual_seed(0)  # the independent path: torchvision's own seeded initialisation
+print(digest(ours.model.state_dict()), digest(torchvision.models.resnet50().state_dict()), ours.fingerprint)
+"""
+
+
+def test_random_weights_are_bitwise_reproducible_in_fresh_processes(tmp_path):
+    # An empty fingerprint cache: the first process computes the fingerprint, the second reads it.
+    env = {**os.environ, "PYTHONPATH": str(Path(bb.__file__).parents[2]), "XDG_CACHE_HOME": str(tmp_path)}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", _STATE_HASH_SCRIPT],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout.split()
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
+    ours, independent, fingerprint = runs[0]
+    assert ours == independent == RANDOM0_STATE_SHA256
+    assert fingerprint == "a23857cfd52b6891"  # the bundled fused model's card
+
+
+def test_a_weights_file_is_loaded_without_random_initialisation(tmp_path, random0, monkeypatch):
+    path = tmp_path / "weights.pth"
+    _save_state_dict(random0, path)
+    devices = []
+    original = torch.nn.init.kaiming_normal_
+
+    def recording(tensor, *args, **kwargs):
+        devices.append(tensor.device.type)
+        return original(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.init, "kaiming_normal_", recording)
+    monkeypatch.setattr(bb, "_LOADED", {})
+    loaded = bb.load_resnet50(str(path), device="cpu")
+    assert devices and set(devices) == {"meta"}  # torchvision's init ran on storage-less tensors only
+    for a, b in zip(loaded.model.state_dict().values(), random0.model.state_dict().values(), strict=True):
+        assert a.device.type == "cpu" and torch.equal(a, b)
+
+
+def test_forward_threads_leave_the_cores_that_others_keep_busy(monkeypatch):
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(bb, "_busy_cores_elsewhere", lambda: 0)
+    assert bb.forward_threads() == min(threads, cores)
+    monkeypatch.setattr(bb, "_busy_cores_elsewhere", lambda: cores)
+    assert bb.forward_threads() == 1
+    monkeypatch.setattr(bb, "_busy_cores_elsewhere", lambda: 1)
+    assert bb.forward_threads() == max(1, min(threads, cores - 1))
+
+
+def test_busy_cores_are_read_from_the_running_task_count(monkeypatch, tmp_path):
+    if not Path("/proc/loadavg").is_file():
+        pytest.skip("no /proc/loadavg on this platform: the policy falls back to torch's setting")
+    assert bb._busy_cores_elsewhere() >= 0
+    fake = tmp_path / "loadavg"
+    fake.write_text("3.10 2.00 1.50 4/291 12345\n")
+    real_path = bb.Path
+    monkeypatch.setattr(bb, "Path", lambda p: real_path(fake) if p == "/proc/loadavg" else real_path(p))
+    assert bb._busy_cores_elsewhere() == 3  # four running, one of them this thread
+
+
+def test_embed_restores_torch_thread_setting(random0, images, monkeypatch):
+    seen = []
+    monkeypatch.setattr(bb, "forward_threads", lambda: 1)
+    hook = random0.model.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    threads = torch.get_num_threads()
+    try:
+        random0.embed(images)
+    finally:
+        hook.remove()
+    assert seen == [1] * len(images) and torch.get_num_threads() == threads  # one pass per image
+
+
+def test_one_image_per_pass_on_the_cpu_equals_one_batch_bitwise(random0, images, monkeypatch):
+    one_by_one = random0.embed(images)
+    assert bb.CPU_IMAGES_PER_PASS == 1
+    monkeypatch.setattr(bb, "CPU_IMAGES_PER_PASS", len(images))
+    as_one_batch = random0.embed(images)
+    assert np.array_equal(one_by_one, as_one_batch)
+    assert np.array_equal(one_by_one[1:2], random0.embed(images[1:2]))

@@ -10,6 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MODULE_DIR = ROOT / "HematomaExpansion"
 LIB_DIR = MODULE_DIR / "HematomaExpansionLib"
+# The web front-end lies beside the module but is not part of the Slicer extension (not in CMakeLists).
+WEB_DIR = MODULE_DIR / "HematomaExpansionWeb"
 # The only package allowed to import Slicer/VTK: the MRML adapter (runtime, volumes, loading, segments,
 # tables, the node-level logic, self-test scenarios, cohort jobs). The command line reaches the scene
 # only through it (and the module file HematomaExpansion.py lies outside the Lib).
@@ -27,6 +29,8 @@ def _module_files() -> set[str]:
     files = set()
     for path in MODULE_DIR.rglob("*"):
         if path.is_dir() or "__pycache__" in path.parts or path.name == "CMakeLists.txt":
+            continue
+        if path.is_relative_to(WEB_DIR):
             continue
         files.add(path.relative_to(MODULE_DIR).as_posix())
     return files

@@ -25,6 +25,7 @@ from HematomaExpansionLib.evaluation.roc import auc
 from HematomaExpansionLib.synthetic import HematomaSpec
 from HematomaExpansionLib.synthetic.ground_truth import (
     GROUND_TRUTH,
+    clinical_covariates,
     followup_volume_ml,
     plan_cohort,
     sample_parameters,
@@ -271,7 +272,9 @@ def test_manifest_has_the_design_columns_and_relative_paths(tiny):
         header = next(csv.reader(handle))
     assert header[:6] == ["case_id", "ct", "hematoma", "label", "followup_volume_ml", "split"]
     assert tuple(header) == MANIFEST_COLUMNS
-    assert header[6] == "baseline_volume_ml" and all(c.startswith("true_") for c in header[7:])
+    assert header[6] == "baseline_volume_ml" and all(c.startswith("true_") for c in header[11:])
+    covariates = ["clinical_onset_to_ct_h", "clinical_gcs", "clinical_anticoagulation", "clinical_sbp_mmhg"]
+    assert header[7:11] == covariates
     cases = read_manifest(tiny["first"] / "manifest.csv", require_labels=True)
     assert [c.case_id for c in cases] == [f"phantom_{i:04d}" for i in range(4)]
     for row, case in zip(tiny["rows"], cases, strict=True):
@@ -287,6 +290,8 @@ def test_manifest_matches_the_sampled_cases(tiny):
         assert float(row["true_lobulation"]) == pytest.approx(case.hematoma.lobulation, rel=1e-9)
         assert float(row["true_slice_mm"]) == case.slice_mm
         assert row["true_axes_order"] == " ".join(map(str, case.axes_order))
+        covariates = clinical_covariates(tiny["seed"], case.index, case.unobserved_logit)
+        assert {name: float(row[name]) for name in covariates} == covariates
 
 
 def test_images_read_back_and_labels_follow_from_the_segmented_volume(tiny):

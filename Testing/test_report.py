@@ -1,17 +1,22 @@
-"""The training report: self-contained HTML, every section, figures drawn from the metrics."""
+"""The reports: the training report (self-contained HTML, every section, figures drawn from the metrics)
+and the one-case report's slice images (the windowed slice, the hematoma outline on the mask's boundary)."""
 
 from __future__ import annotations
 
 import base64
 import csv
+import io
 import json
 import re
 from html.parser import HTMLParser
 
 import numpy as np
 import pytest
+from PIL import Image
+from scipy import ndimage
 
 from HematomaExpansionLib.model.bundle import load_bundle
+from HematomaExpansionLib.reports.case_report import OUTLINE_RGB, SLICE_SCALE, slice_overlay_png
 from HematomaExpansionLib.reports.training_figures import (
     calibration_figure,
     decision_curve_figure,
@@ -257,3 +262,36 @@ def test_evaluation_report_has_one_set(run, tmp_path):
         "weights_fused.png",
     }
     assert any("nothing to compare" in text for text in parser.text)
+
+
+def _decoded(png: bytes) -> np.ndarray:
+    assert png.startswith(PNG_MAGIC)
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def _expected_grey(image: np.ndarray) -> np.ndarray:
+    """The window formula: 0..1 to 0..255, rounded half up, clipped; enlarged SLICE_SCALE times."""
+    grey = np.floor(np.clip(image, 0.0, 1.0) * 255.0 + 0.5)
+    return grey.repeat(SLICE_SCALE, axis=0).repeat(SLICE_SCALE, axis=1)
+
+
+def test_case_slice_image_is_the_windowed_slice_with_the_mask_boundary_in_red():
+    image = np.random.default_rng(3).uniform(-0.2, 1.2, (40, 30))  # values beyond the window too
+    rows, columns = np.mgrid[:40, :30]
+    mask = (rows - 20) ** 2 + (columns - 12) ** 2 <= 64
+    mask[0:3, 25:30] = True  # a part that touches the image's edge is outlined there too
+    rgb = _decoded(slice_overlay_png(image, mask))
+    assert rgb.shape == (40 * SLICE_SCALE, 30 * SLICE_SCALE, 3)
+
+    enlarged = mask.repeat(SLICE_SCALE, axis=0).repeat(SLICE_SCALE, axis=1)
+    cross = ndimage.generate_binary_structure(2, 1)
+    boundary = enlarged & ~ndimage.binary_erosion(enlarged, structure=cross, border_value=0)
+    np.testing.assert_array_equal(np.all(rgb == OUTLINE_RGB, axis=2), boundary)
+    grey = _expected_grey(image)[~boundary]
+    np.testing.assert_array_equal(rgb[~boundary], np.stack([grey] * 3, axis=-1))
+
+
+def test_case_slice_image_without_a_mask_is_only_the_windowed_slice():
+    image = np.linspace(0.0, 1.0, 64).reshape(8, 8)
+    rgb = _decoded(slice_overlay_png(image, None))
+    np.testing.assert_array_equal(rgb, np.stack([_expected_grey(image)] * 3, axis=-1))

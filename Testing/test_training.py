@@ -324,7 +324,7 @@ def test_features_for_kind_and_kind_checks():
     with pytest.raises(InputError, match="deep model cannot use"):
         fit_model(x, y, names, "deep", SMALL_CONFIG)
     with pytest.raises(InputError, match="kind"):
-        features_for_kind(names, "clinical")
+        features_for_kind(names, "genomic")
 
 
 @pytest.mark.parametrize(

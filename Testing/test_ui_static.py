@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from ui_check import KNOWN_WIDGETS, check_panel, parameter_fields, read_ui, ui_accesses
+from ui_check import (
+    KNOWN_WIDGETS,
+    check_panel,
+    members_of,
+    parameter_fields,
+    pythonqt_connections,
+    read_connections,
+    read_ui,
+    ui_accesses,
+)
 
 MODULE_DIR = Path(__file__).resolve().parents[1] / "HematomaExpansion"
 UI = MODULE_DIR / "Resources" / "UI" / "HematomaExpansion.ui"
@@ -31,7 +40,30 @@ def test_the_check_sees_the_panel():
 
 
 def test_every_known_class_names_its_documentation():
-    assert all(source for source, _, _ in KNOWN_WIDGETS.values())
+    assert all(declaration.source for declaration in KNOWN_WIDGETS.values())
+    for name, declaration in KNOWN_WIDGETS.items():
+        if not declaration.is_qt:  # a CTK or Slicer class: the header that declares its members
+            assert declaration.source.endswith(f"/{name}.h")
+            assert declaration.source.startswith(("commontk/CTK ", "Slicer/Slicer "))
+        assert declaration.base is None or declaration.base in KNOWN_WIDGETS
+
+
+def test_the_check_reads_properties_connections_and_pythonqt_signals():
+    widgets = read_ui(UI)
+    collapsed = {p.name: p for p in widgets["advancedCollapsibleButton"].properties}["collapsed"]
+    assert (collapsed.kind, collapsed.value, collapsed.designable) == ("bool", True, True)
+    node_types = {p.name: p for p in widgets["inputVolumeSelector"].properties}["nodeTypes"]
+    assert node_types.value == ["vtkMRMLScalarVolumeNode"]
+    parameter = {p.name: p for p in widgets["inputVolumeSelector"].properties}["SlicerParameterName"]
+    assert not parameter.designable
+    connections = read_connections(UI)
+    assert ("segmentationSelector", "currentNodeChanged(vtkMRMLNode*)") in {
+        (c.sender, c.signal) for c in connections
+    }
+    assert ("applyButton", "clicked(bool)") in pythonqt_connections(MODULE)
+    assert {"setMRMLScene", "mrmlSceneChanged", "setCurrentSegmentID", "enabled"} <= members_of(
+        "qMRMLSegmentSelectorWidget"
+    )
 
 
 def _variant(tmp_path: Path, old: str, new: str) -> Path:
@@ -69,3 +101,26 @@ def test_a_malformed_ui_file_fails_to_parse(tmp_path):
     broken.write_text(UI.read_text()[:-200])
     with pytest.raises(ET.ParseError):
         read_ui(broken)
+
+
+def test_a_connection_to_a_missing_widget_is_reported(tmp_path):
+    wrong = _variant(tmp_path, "<receiver>seedPointSelector</receiver>", "<receiver>seedSelector</receiver>")
+    assert any("'seedSelector', which is not a widget" in p for p in check_panel(wrong, MODULE))
+
+
+def test_an_undeclared_pythonqt_signal_name_is_reported(tmp_path):
+    module = tmp_path / MODULE.name
+    text = MODULE.read_text()
+    assert '"currentSegmentChanged(QString)"' in text
+    module.write_text(text.replace('"currentSegmentChanged(QString)"', '"segmentChanged(QString)"', 1))
+    problems = check_panel(UI, module)
+    assert any("self.ui.segmentSelector.segmentChanged" in p for p in problems)
+
+
+def test_a_binding_the_connector_cannot_serve_is_reported(tmp_path):
+    wrong = _variant(
+        tmp_path,
+        '<widget class="QCheckBox" name="onsetCheckBox">',
+        '<widget class="QLabel" name="onsetCheckBox">',
+    )
+    assert any("bool field 'onsetWithin6h' is bound to a QLabel" in p for p in check_panel(wrong, MODULE))

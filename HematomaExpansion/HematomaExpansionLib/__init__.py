@@ -1,6 +1,6 @@
 """HematomaExpansion: prediction of hematoma expansion from the first non-contrast head CT.
 
-The Slicer-free core (``common``, ``imaging``, ``features``, ``model``, ``evaluation``,
+The Slicer-free core (``common``, ``imaging``, ``signs``, ``features``, ``model``, ``evaluation``,
 ``reports``, ``cohort``, ``synthetic``) decides everything and runs without Slicer, Qt or VTK;
 only ``mrml`` (the MRML adapter, the Logic and the headless runtime) and the module file import
 Slicer; the command line ``cli`` works through ``mrml``. The names below are the public API.
@@ -22,6 +22,7 @@ _EXPORTS = {
     ".model": ("ApplicabilityChecklist", "TrainingConfig", "available_models", "load_model", "predict_case"),
     ".evaluation": ("evaluate_models", "read_feature_table", "train_models"),
     ".cohort": ("ExpansionDefinition", "read_manifest"),
+    ".signs": ("SignParameters", "SignsReport", "measure_signs"),
     ".synthetic": ("HematomaSpec", "generate_phantom", "write_case", "write_sample_case"),
     ".synthetic.phantom_cohort": ("generate_cohort",),
     ".mrml.logic": ("HematomaExpansionLogicBase",),

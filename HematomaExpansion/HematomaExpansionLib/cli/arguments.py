@@ -24,6 +24,9 @@ from .commands import (
     cmd_seal_model,
     cmd_train,
 )
+from .sign_phantoms_command import cmd_sign_phantoms
+from .signs_command import cmd_signs
+from .validate_signs_command import cmd_validate_signs
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,22 @@ COMMANDS = (
         (*CASE_ARGUMENTS, _arg("--out", type=Path, help="folder for measurements.csv")),
     ),
     Command(
+        "signs",
+        cmd_signs,
+        "conventional CT signs of expansion measured on one case (blend, black hole, hypodensity/swirl, "
+        "island, satellite; Barras categories, BAT score): a table and signs.json",
+        (
+            *CASE_ARGUMENTS,
+            _arg("--out", required=True, type=Path, help="folder for signs.json"),
+            _arg(
+                "--onset-to-ct-h",
+                type=float,
+                default=None,
+                help="hours from symptom onset to the CT, for the BAT score (without it: no BAT score)",
+            ),
+        ),
+    ),
+    Command(
         "extract",
         cmd_extract,
         "radiomics and ResNet50 features of one case",
@@ -164,6 +183,11 @@ COMMANDS = (
             _arg("--scheduler", default=None, help=SCHEDULER_HELP),
             *QUIET_ARGUMENTS,
             *EXTRACTION_ARGUMENTS,
+            _arg(
+                "--clinical-baseline-volume",
+                action="store_true",
+                help="add the measured baseline volume as the covariate clinical_baseline_volume_ml",
+            ),
         ),
     ),
     Command(
@@ -187,6 +211,14 @@ COMMANDS = (
                 help="also write into a folder that holds other files (they are kept beside the result)",
             ),
             _arg("--case-label", default=None, help="name shown in the report (default: the CT file name)"),
+            _arg(
+                "--clinical",
+                nargs="+",
+                default=[],
+                metavar="NAME=VALUE",
+                help="clinical covariates the model needs, e.g. onset_to_ct_h=2.5 gcs=14 anticoagulation=0 "
+                "(names with or without the clinical_ prefix)",
+            ),
         ),
     ),
     Command(
@@ -219,15 +251,27 @@ COMMANDS = (
     Command(
         "train",
         cmd_train,
-        "fit radiomics-only, deep-only and fused LASSO-SVM models on the training rows of a feature "
-        "table; evaluate them on both sets; write model bundles, metrics.json and report.html",
+        "fit radiomics-only, deep-only, fused, clinical and combined LASSO-SVM models on the training "
+        "rows of a feature table; evaluate them on both sets; write model bundles, metrics.json and report.html",
         (
             _arg("features", type=Path, help="feature table (CSV), e.g. from extract-cohort"),
             _arg("--out", required=True, type=Path, help="output folder (bundles, metrics, report)"),
             *TABLE_ARGUMENTS,
             _arg("--train-value", default="train", help="split value of the training rows"),
             _arg("--test-value", default="test", help="split value of the test rows"),
-            _arg("--kinds", default="radiomics,deep,fused", help="comma-separated model kinds"),
+            _arg(
+                "--kinds",
+                default="radiomics,deep,fused",
+                help="comma-separated model kinds: radiomics, deep, fused, clinical (clinical_* columns), "
+                "combined (imaging features + clinical_* columns)",
+            ),
+            _arg(
+                "--impute",
+                choices=["median"],
+                default=None,
+                help="fill missing clinical_* values with the training median (recorded in the cards); "
+                "without it a missing value is refused",
+            ),
             _arg("--seed", type=int, default=2024, help="seed of the CV folds and any 80/20 split"),
             _arg("--lambda-rule", choices=["1se", "min"], default="1se", help="LASSO lambda choice"),
             _arg("--no-univariate-filter", action="store_true", help="skip the Mann-Whitney filter"),
@@ -274,6 +318,32 @@ COMMANDS = (
             _arg("--test-fraction", type=float, default=0.2, help="share of test cases"),
             _arg("--jobs", type=int, default=1, help="worker processes"),
             _arg("--scheduler", default=None, help=SCHEDULER_HELP),
+            *QUIET_ARGUMENTS,
+        ),
+    ),
+    Command(
+        "sign-phantoms",
+        cmd_sign_phantoms,
+        "write phantom CTs with each conventional sign at known size, contrast and position, sign-free "
+        "and tricky controls, and manifest.csv with the truth (docs/sign_validation)",
+        (
+            _arg("--out", required=True, type=Path, help="output folder"),
+            _arg("--n-per-sign", type=int, default=40, help="cases per sign, half above its threshold"),
+            _arg("--n-per-control", type=int, default=10, help="cases per control scenario"),
+            _arg("--seed", type=int, default=0, help="seed of every case"),
+            _arg("--jobs", type=int, default=1, help="worker processes"),
+            *QUIET_ARGUMENTS,
+        ),
+    ),
+    Command(
+        "validate-signs",
+        cmd_validate_signs,
+        "measure the signs on every sign phantom and write sensitivity and specificity per sign with "
+        "95%% Wilson intervals, per-case calls, example figures and README.md into --out",
+        (
+            _arg("--manifest", required=True, type=Path, help="manifest.csv written by sign-phantoms"),
+            _arg("--out", required=True, type=Path, help="report folder (e.g. docs/sign_validation)"),
+            _arg("--jobs", type=int, default=1, help="worker processes"),
             *QUIET_ARGUMENTS,
         ),
     ),

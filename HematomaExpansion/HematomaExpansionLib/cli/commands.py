@@ -139,6 +139,7 @@ def cmd_extract_cohort(args: argparse.Namespace) -> int:
             strict=args.strict,
             progress=not args.quiet,
             scheduler=client,
+            clinical_baseline_volume=args.clinical_baseline_volume,
         )
     run, provenance = extraction.run, extraction.provenance
     n_cases = len(run.results) + len(run.failures)
@@ -165,10 +166,12 @@ def cmd_extract_cohort(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict the risk of hematoma expansion for one case and write a report."""
+    from ..features.clinical import covariates_from_pairs
     from ..model.applicability import ApplicabilityChecklist
     from ..reports.case_outputs import check_result_folder, prediction_lines, write_prediction
 
     check_result_folder(Path(args.out), args.overwrite)  # before minutes of work
+    clinical = covariates_from_pairs(args.clinical)
     logic, volume, segmentation = _load_case(args)
     logic.model_dirs = list(args.model_dir)
     checklist = ApplicabilityChecklist(
@@ -177,11 +180,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
         no_conventional_signs=args.no_conventional_signs,
     )
     result = logic.predict(
-        volume, segmentation, args.segment, args.model, args.device, args.weights_file, checklist
+        volume,
+        segmentation,
+        args.segment,
+        args.model,
+        args.device,
+        args.weights_file,
+        checklist,
+        clinical=clinical,
     )
     case_label = args.case_label or Path(args.ct).name
     for line in prediction_lines(result, case_label):
         _out(line)
+    _out(f"conventional signs: {result.signs.suggestion_text()}")
+    checklist = checklist.with_measured(result.signs.present_titles)  # the report shows both calls
     intended_use = result.provenance.get("model_intended_use", "")
     written = write_prediction(result, Path(args.out), case_label, checklist, intended_use, args.overwrite)
     for path in written:
@@ -274,6 +286,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         model_id_prefix=args.model_id_prefix,
         ceiling_auc=args.ceiling_auc,
         intended_use=args.intended_use,
+        impute=args.impute,
     )
     for line in result.lines():
         _out(line)
@@ -350,5 +363,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         out=out / "prediction",
         overwrite=False,
         case_label="sample (synthetic phantom)",
+        clinical=[],
     )
     return cmd_predict(predict_args)

@@ -16,7 +16,9 @@ from typing import Any, Protocol
 
 from .. import __version__
 from ..common.atomic import write_csv_atomic, write_json_atomic
+from ..common.errors import InputError
 from ..common.versions import software_versions
+from ..features.clinical import MEASURED_BASELINE_VOLUME, is_clinical
 from ..features.families import ExtractionConfig
 from .cache import path_sha256
 from .feature_table import (
@@ -75,6 +77,25 @@ class CohortExtraction:
         return self.run.failures
 
 
+def _clinical_columns(
+    manifest: Path, done: Sequence[tuple[CohortCase, dict[str, Any]]], baseline_volume: bool
+) -> tuple[list[str], list[list[Any]]]:
+    """The covariate columns of the table and their cells per case: the manifest's ``clinical_*``
+    cells unchanged, then (``baseline_volume``) the measured baseline volume."""
+    names = [n for n in done[0][0].metadata if is_clinical(n)]
+    if baseline_volume and MEASURED_BASELINE_VOLUME in names:
+        raise InputError(
+            f"manifest {manifest} has a {MEASURED_BASELINE_VOLUME!r} column; drop it or the option "
+            "--clinical-baseline-volume (which measures it)"
+        )
+    cells = [
+        [case.metadata.get(n, "") for n in names]
+        + ([result["baseline_volume_ml"]] if baseline_volume else [])
+        for case, result in done
+    ]
+    return names + ([MEASURED_BASELINE_VOLUME] if baseline_volume else []), cells
+
+
 def _run_provenance(
     manifest: Path, expansion: ExpansionDefinition, cache_key: dict[str, Any], run: CohortRunResult
 ) -> dict[str, Any]:
@@ -107,13 +128,16 @@ def extract_cohort(
     extract_case: CaseExtractor,
     preload: Sequence[str] = (),
     scheduler: Any = None,
+    clinical_baseline_volume: bool = False,
 ) -> CohortExtraction:
     """Extract the features of every manifest case with ``extract_case`` and write the feature table.
 
     Writes ``features.csv`` (failed cases are left out), ``features_provenance.json``,
     ``errors.csv`` and the per-case cache ``cases/``. The split is drawn among the cases that
     were extracted. ``preload``: modules the worker processes import before they start; ``scheduler``: a
-    ``distributed.Client`` whose cluster runs the cases (see :func:`.runner.run_cohort`).
+    ``distributed.Client`` whose cluster runs the cases (see :func:`.runner.run_cohort`). The
+    manifest's ``clinical_*`` columns follow the features unchanged; ``clinical_baseline_volume``
+    adds ``clinical_baseline_volume_ml``, the measured baseline volume, as a covariate.
     """
     config = config or ExtractionConfig()
     expansion = expansion or ExpansionDefinition()
@@ -133,8 +157,9 @@ def extract_cohort(
 
     names = feature_names(done, out)
     labelled = label_and_split(done, expansion, split_seed, test_fraction)
-    columns = [*TABLE_COLUMNS, *names]
-    rows = table_rows(done, labelled)
+    clinical, clinical_cells = _clinical_columns(manifest, done, clinical_baseline_volume)
+    columns = [*TABLE_COLUMNS, *names, *clinical]
+    rows = [row + cells for row, cells in zip(table_rows(done, labelled), clinical_cells, strict=True)]
     common = common_entries([r["provenance"] for _, r in done])
     provenance.update(
         extractor_identity=common.get("extractor_identity"),
@@ -146,6 +171,7 @@ def extract_cohort(
         n_failed=len(run.failures),
         n_cached=run.n_cached,
         n_features=len(names),
+        clinical_columns=clinical,
         case_warnings=case_warnings(done),
     )
     paths["features"] = write_csv_atomic(out / FEATURES_FILE, columns, rows)

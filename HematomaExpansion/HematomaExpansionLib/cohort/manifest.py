@@ -12,8 +12,9 @@ Manifest (CSV, UTF-8): one row per case with the columns
 - ``split``: ``train`` or ``test``; when the column is absent, a stratified 80/20 split is drawn
   with a recorded seed.
 
-Paths are relative to the manifest's folder (absolute paths are kept). Other columns are kept as
-metadata. Feature extraction of the cohort is :mod:`.extraction`; this module stays light (no
+Paths are relative to the manifest's folder (absolute paths are kept). Columns named ``clinical_*``
+are clinical covariates (numbers, 0/1 for yes/no; empty when unknown), carried into the feature
+table unchanged and given to models that use them. Other columns are kept as metadata. Feature extraction of the cohort is :mod:`.extraction`; this module stays light (no
 imaging or deep-learning imports) so that cohort generators and training can use it.
 """
 
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..common.errors import InputError
+from ..features.clinical import is_clinical
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +68,14 @@ class CohortCase:
             files["followup_hematoma"] = self.followup_hematoma
         return files
 
+    @property
+    def clinical(self) -> dict[str, str]:
+        """The case's covariate cells (``clinical_*`` columns, as written), empty ones left out."""
+        return {k: v.strip() for k, v in self.metadata.items() if is_clinical(k) and v.strip()}
+
     def key_fields(self) -> dict[str, Any]:
-        """Other values a case's extraction depends on."""
-        return {"segment": self.segment}
+        """Other values a case's result depends on (the covariates only when the manifest has some)."""
+        return {"segment": self.segment, **({"clinical": self.clinical} if self.clinical else {})}
 
 
 # --------------------------------------------------------------------------- manifest
@@ -119,6 +126,18 @@ class _Row:
             raise self.error(column, f"must be a volume in mL >= 0, not {value!r}")
         return number
 
+    def check_covariates(self) -> None:
+        for column, value in self.values.items():
+            if column and is_clinical(column.strip()) and (value or "").strip():
+                try:
+                    number = float(value)
+                except ValueError:
+                    number = math.nan
+                if not math.isfinite(number):
+                    raise self.error(
+                        column, f"a clinical covariate must be a number (0/1 for yes/no), not {value!r}"
+                    )
+
     def split(self) -> str | None:
         value = self.text("split")
         if value is None or value.lower() not in SPLITS:
@@ -167,6 +186,7 @@ def read_manifest(path: Path | str, require_labels: bool = False) -> list[Cohort
                 "IDs are compared ignoring case)",
             )
         first_line[case_id.lower()] = row.line
+        row.check_covariates()
         case = CohortCase(
             case_id=case_id,
             ct=row.path("ct", required=True, folder_ok=True),

@@ -21,6 +21,8 @@ from ..common.atomic import write_csv_atomic
 from ..common.hashing import sha256_file
 from ..model.bundle import ModelBundle
 from ..model.card import card_digest
+from ..signs.parameters import SignParameters
+from ..signs.report import SIGN_NAMES
 from .manifest import CohortCase, read_manifest
 from .runner import CohortRunResult, run_cohort
 
@@ -36,6 +38,9 @@ PREDICTION_COLUMNS = (
     "label",
     "split",
     "n_warnings",
+    *(f"sign_{name}_present" for name in SIGN_NAMES),
+    "barras_shape_category",
+    "barras_density_category",
 )
 
 
@@ -58,6 +63,14 @@ class CohortPrediction:
     paths: dict[str, Path]
 
 
+def _sign_cells(signs: dict[str, Any] | None) -> list[Any]:
+    """The measured signs as 0/1 columns and the Barras categories (empty when not measured)."""
+    if signs is None:
+        return [""] * (len(SIGN_NAMES) + 2)
+    present = [int(signs[name]["present"]) for name in SIGN_NAMES]
+    return [*present, signs["barras"]["shape_category"], signs["barras"]["density_category"]]
+
+
 def _prediction_row(case: CohortCase, result: dict[str, Any]) -> list[Any]:
     measurements = result["measurements"]
     return [
@@ -70,6 +83,7 @@ def _prediction_row(case: CohortCase, result: dict[str, Any]) -> list[Any]:
         "" if case.label is None else case.label,
         case.split or "",
         len(result["warnings"]),
+        *_sign_cells(result.get("conventional_signs")),
     ]
 
 
@@ -104,6 +118,7 @@ def predict_cohort(
         "model_npz_sha256": bundle.card["model_npz_sha256"],
         "device": device,
         "weights_file": weights_file_id,
+        "sign_parameters_sha256": SignParameters().sha256(),
     }
     process = partial(
         predict_case,

@@ -2,7 +2,8 @@
 
 A feature table has a label column (0/1), optionally a split column (train/test), metadata
 (``case_id``, ``baseline_volume_ml``, ``followup_volume_ml``) and numeric feature columns
-(pyradiomics keys and ``deep_*``). ``extract-cohort`` writes one, with ``features_provenance.json``
+(pyradiomics keys, ``deep_*`` and clinical covariates ``clinical_*``, see :mod:`features.clinical`).
+``extract-cohort`` writes one, with ``features_provenance.json``
 beside it; a table exported elsewhere (e.g. from SlicerRadiomics) works too when the radiomics
 parameter file is given, for radiomics-only models.
 """
@@ -15,7 +16,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from ..cohort.feature_table import PROVENANCE_FILE
 from ..cohort.labels import assign_split
 from ..common.errors import InputError
 from ..common.hashing import sha256_file
+from ..features.clinical import IDENTITY_KEY, CovariateSpec, covariate_identity, is_clinical, spec_for_column
 from .leakage import check_unique_case_ids
 
 logger = logging.getLogger(__name__)
@@ -42,7 +44,8 @@ class FeatureTable:
     ``features_provenance.json`` document (None for a table without one); ``identity`` the
     extractor identity (from the provenance, or pyradiomics version + parameter-file hash).
     ``baseline_volume_ml`` holds the baseline hematoma volumes (NaN where empty; None without
-    that column).
+    that column). ``clinical`` holds the specs of the covariate columns (``clinical_*``), whose
+    identity is ``identity["clinical_covariates"]``.
     """
 
     path: Path
@@ -59,6 +62,7 @@ class FeatureTable:
     params_file: Path | None
     ignored_columns: list[str] = field(default_factory=list)
     baseline_volume_ml: np.ndarray | None = None
+    clinical: list[CovariateSpec] = field(default_factory=list)
 
     @property
     def feature_names(self) -> list[str]:
@@ -74,9 +78,11 @@ class FeatureTable:
         bad_rows, bad_cols = np.nonzero(~np.isfinite(x))
         if bad_rows.size:
             case = str(np.asarray(self.case_ids)[rows][bad_rows[0]])
+            name = names[bad_cols[0]]
+            hint = "fill it in or train with --impute median" if is_clinical(name) else "impute or remove it"
             raise InputError(
-                f"{self.path}: column {names[bad_cols[0]]!r} has a missing or non-finite value for case "
-                f"{case!r} ({bad_rows.size} such value(s)); impute or remove it"
+                f"{self.path}: column {name!r} has a missing or non-finite value for case "
+                f"{case!r} ({bad_rows.size} such value(s)); {hint}"
             )
         return x
 
@@ -184,6 +190,56 @@ def _parse_volumes(path: Path, raw: Mapping[str, list[str]], case_ids: list[str]
     return volumes
 
 
+def _clinical_specs(
+    path: Path, columns: Mapping[str, np.ndarray], case_ids: list[str]
+) -> list[CovariateSpec]:
+    """The specs of the covariate columns; a value outside a covariate's range names case and column."""
+    specs = [spec_for_column(name, values.tolist()) for name, values in columns.items() if is_clinical(name)]
+    for spec in specs:
+        values = columns[spec.name]
+        for i in np.flatnonzero(np.isfinite(values)):
+            problem = spec.problem(float(values[i]))
+            if problem:
+                raise InputError(
+                    f"{path}: column {spec.name!r}, case {case_ids[i]!r}: {problem}; fix the value"
+                )
+    return specs
+
+
+def impute_covariates(
+    table: FeatureTable, train_rows: np.ndarray, method: str = "median"
+) -> tuple[FeatureTable, dict[str, Any]]:
+    """A copy of ``table`` whose missing covariate values are the training rows' median; the record.
+
+    Only ``clinical_*`` columns are imputed (a missing imaging feature is an extraction failure).
+    A binary covariate gets its more frequent training value (ties: 1). The record (method,
+    values, counts per set) goes into the model card's ``extra.imputation``.
+    """
+    if method != "median":
+        raise InputError(f"imputation method must be 'median', not {method!r}")
+    columns, values, counts = dict(table.columns), {}, {}
+    for spec in table.clinical:
+        column = table.columns[spec.name]
+        missing = ~np.isfinite(column)
+        if not missing.any():
+            continue
+        known = column[train_rows & ~missing]
+        if not known.size:
+            raise InputError(f"{table.path}: column {spec.name!r} has no training value to impute from")
+        value = float(np.median(known))
+        value = float(value >= 0.5) if spec.kind == "binary" else value
+        columns[spec.name] = np.where(missing, value, column)
+        values[spec.name] = value
+        counts[spec.name] = {
+            "train": int((missing & train_rows).sum()),
+            "other": int((missing & ~train_rows).sum()),
+        }
+    for name, count in counts.items():
+        logger.warning("%s: imputed %s missing value(s) of %s with %g", table.path, count, name, values[name])
+    record = {"method": method, "values": values, "n_imputed": counts, "from": "training rows"}
+    return replace(table, columns=columns), record
+
+
 def _radiomics_identity_from_params(params_file: Path) -> dict[str, Any]:
     from ..features.radiomics import radiomics_identity
 
@@ -284,6 +340,9 @@ def read_feature_table(
     provenance_file, provenance, identity, params_file = _extractor_identity(
         path, provenance_path, radiomics_params
     )
+    clinical = _clinical_specs(path, columns, case_ids)
+    if clinical:
+        identity[IDENTITY_KEY] = covariate_identity(clinical)
     return FeatureTable(
         path=path,
         sha256=sha256_file(path),
@@ -299,6 +358,7 @@ def read_feature_table(
         params_file=params_file,
         ignored_columns=ignored,
         baseline_volume_ml=baseline,
+        clinical=clinical,
     )
 
 

@@ -29,6 +29,11 @@ KIND_COMPARISONS: tuple[tuple[str, str], ...] = (
     ("fused", "radiomics"),
     ("fused", "deep"),
     ("deep", "radiomics"),
+    ("combined", "radiomics"),
+    ("combined", "clinical"),
+    ("clinical", "radiomics"),
+    ("combined", "deep"),
+    ("combined", "fused"),
 )
 #: Quantile bins of the calibration curves (a test set of ~50 cases gives ~10 cases per bin).
 CALIBRATION_BINS = 5

@@ -1,4 +1,5 @@
-"""Train the radiomics, deep and fused models from a feature table, evaluate them, save their bundles.
+"""Train the radiomics, deep, fused, clinical and combined models from a feature table, evaluate them,
+save their bundles.
 
 Each kind is fitted on the training rows only (:func:`model.lasso_svm.fit_on_split`); test rows
 reach only the prediction step. Both sets are evaluated (:mod:`evaluation.metrics_document`) and
@@ -22,9 +23,9 @@ from ..features.families import RADIOMICS_IDENTITY_KEYS, feature_family, identit
 from ..model.bundle import ModelBundle, load_bundle
 from ..model.bundle_writer import save_bundle
 from ..model.config import TrainingConfig
-from ..model.kinds import FAMILIES_BY_KIND, MODEL_KINDS, features_for_kind
+from ..model.kinds import DEFAULT_KINDS, MODEL_KINDS, families_of, features_for_kind, missing_families
 from ..model.lasso_svm import LassoSVM, fit_on_split
-from .feature_table import FeatureTable, training_sets
+from .feature_table import FeatureTable, impute_covariates, training_sets
 from .leakage import identical_rows_across, identical_rows_warning
 from .metrics_document import cohort_summary, evaluate_predictions, metrics_document, model_summary
 from .run_outputs import RunResult, write_run_outputs
@@ -42,23 +43,24 @@ def _check_kinds(table: FeatureTable, kinds: Sequence[str]) -> None:
     if unknown or not kinds:
         raise InputError(f"model kinds must be among {list(MODEL_KINDS)}, got {list(kinds)}")
     for kind in kinds:
-        if "deep" in FAMILIES_BY_KIND[kind] and table.provenance is None:
+        lacking = missing_families(table.feature_names, kind)
+        if lacking:
+            raise InputError(
+                f"{table.path} has no {' and no '.join(lacking)} feature columns for a {kind} model "
+                "(deep features are named 'deep_*', clinical covariates 'clinical_*')"
+            )
+        families = families_of(features_for_kind(table.feature_names, kind))
+        if "deep" in families and table.provenance is None:
             raise InputError(
                 f"a {kind} model needs the deep extractor identity (backbone, slices, window) that only "
                 f"a features_provenance.json from extract-cohort records; {table.path} has none: "
                 "train with --kinds radiomics or extract the features with extract-cohort"
             )
-        missing = [k for k in identity_keys(FAMILIES_BY_KIND[kind]) if table.identity.get(k) is None]
+        missing = [k for k in identity_keys(families) if table.identity.get(k) is None]
         if missing:
             raise InputError(
                 f"the provenance of {table.path} lacks {missing} needed by a {kind} model; features from "
                 f"an older version cannot be told apart: re-run extract-cohort with this version ({__version__})"
-            )
-        families = {feature_family(n) for n in features_for_kind(table.feature_names, kind)}
-        if families != set(FAMILIES_BY_KIND[kind]):
-            raise InputError(
-                f"{table.path} has no {' or '.join(sorted(set(FAMILIES_BY_KIND[kind]) - families))} feature "
-                f"columns for a {kind} model (deep features are named 'deep_*')"
             )
 
 
@@ -88,11 +90,12 @@ def _fit_models(
 def _identical_rows(
     table: FeatureTable, kinds: Sequence[str], sets: Mapping[str, np.ndarray]
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Test cases with the values of a training case in one family of the kinds' features; the warning."""
+    """Test cases with the values of a training case in one imaging family of the kinds' features; the warning."""
     used = {n for kind in kinds for n in features_for_kind(table.feature_names, kind)}
     by_family: dict[str, list[str]] = {}
     for name in table.feature_names:
-        if name in used:
+        # a few 0/1 or integer covariates often coincide between two patients: no sign of a duplicate
+        if name in used and feature_family(name) != "clinical":
             by_family.setdefault(feature_family(name), []).append(name)
     groups = {
         f: (table.matrix(n, sets["train"]), table.matrix(n, sets["test"])) for f, n in by_family.items()
@@ -146,14 +149,17 @@ def _card_extra(
     cohort: Mapping[str, Any],
     intended_use: str | None,
     train_rows: np.ndarray,
+    imputation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The card entries a training run adds: extractor, metrics, cohort, intended use, parameter file.
+    """The card entries a training run adds: extractor, metrics, cohort, intended use, parameter file,
+    and the imputation of missing covariates when the model uses an imputed column.
 
     The cohort entry holds the training rows' baseline volume range when the table has volumes.
     Copies the radiomics parameter file into ``folder`` when the kind uses radiomics.
     """
+    names = features_for_kind(table.feature_names, kind)
     extra: dict[str, Any] = {
-        "extractor": {k: table.identity[k] for k in identity_keys(FAMILIES_BY_KIND[kind])},
+        "extractor": {k: table.identity[k] for k in identity_keys(families_of(names))},
         "metrics": _card_metrics(evaluation, kind, cohort["ceiling_auc"]),
         "training_cohort": {
             **{k: v for k, v in cohort.items() if k not in ("n", "n_positive")},
@@ -166,6 +172,12 @@ def _card_extra(
         extra["training_cohort"]["baseline_volume_ml"] = volume_range
     if intended_use:
         extra["intended_use"] = intended_use
+    if imputation and set(imputation["values"]) & set(names):
+        extra["imputation"] = {
+            **imputation,
+            "values": {k: v for k, v in imputation["values"].items() if k in names},
+            "n_imputed": {k: v for k, v in imputation["n_imputed"].items() if k in names},
+        }
     if RADIOMICS_IDENTITY_KEYS[0] in extra["extractor"]:
         params = _copy_params(table.params_file, folder)
         if params:
@@ -198,13 +210,14 @@ def _checked_bundle(
 def train_models(
     table: FeatureTable,
     out_dir: Path | str,
-    kinds: Sequence[str] = MODEL_KINDS,
+    kinds: Sequence[str] = DEFAULT_KINDS,
     config: TrainingConfig | None = None,
     train_value: str = "train",
     test_value: str = "test",
     model_id_prefix: str = DEFAULT_MODEL_ID_PREFIX,
     ceiling_auc: float | None = None,
     intended_use: str | None = None,
+    impute: str | None = None,
 ) -> RunResult:
     """Fit each kind on the training rows, evaluate on train and test, write bundles and report.
 
@@ -213,11 +226,16 @@ def train_models(
     the prediction step, never a fit. ``intended_use`` is shown with each model (card ``extra``).
     Test cases with the feature values of a training case are named in ``identical_feature_rows``
     and ``warnings`` of metrics.json; each card records the training rows' baseline volume range.
+    A missing covariate value is refused (naming case and column) unless ``impute`` is "median":
+    then the training rows' median fills it, recorded in metrics.json and the cards that use it.
     """
     config = config or TrainingConfig()
     kinds = list(dict.fromkeys(kinds))
     _check_kinds(table, kinds)
     sets, split_info = training_sets(table, train_value, test_value, config.seed)
+    imputation = None
+    if impute is not None:
+        table, imputation = impute_covariates(table, sets["train"], impute)
     identical_rows, warnings = _identical_rows(table, kinds, sets)
     out = Path(out_dir)
     fitted, probabilities = _fit_models(table, kinds, sets, config)
@@ -233,7 +251,7 @@ def train_models(
     for kind, model in fitted.items():
         model_id = f"{model_id_prefix}-{kind}"
         folder = out / model_id
-        extra = _card_extra(table, kind, folder, evaluation, cohort, intended_use, sets["train"])
+        extra = _card_extra(table, kind, folder, evaluation, cohort, intended_use, sets["train"], imputation)
         save_bundle(model, folder, model_id, extra)
         bundles[kind], max_difference = _checked_bundle(folder, table, sets, probabilities[kind])
         models[kind] = {
@@ -243,6 +261,8 @@ def train_models(
             "sets": evaluation["models"][kind],
         }
     provenance = {"seed": config.seed, "training_config": config.as_dict()}
+    if imputation:
+        provenance["imputation"] = imputation
     metrics = metrics_document("train", table, provenance, cohort, models, evaluation, warnings)
     metrics["identical_feature_rows"] = identical_rows
     result = write_run_outputs(out, metrics, table, sets, probabilities, bundles)

@@ -1,4 +1,4 @@
-"""Features of a hematoma: the radiomics and deep feature families, and extraction over them.
+"""Features of a hematoma: the radiomics, deep and clinical feature families, and extraction over them.
 
 Importing this package is cheap (no numpy, SimpleITK, pyradiomics or torch): the Slicer module
 imports it before the first-use installation of torch and pyradiomics. The feature families and
@@ -9,6 +9,7 @@ the extraction configuration are imported here; the extractors (:func:`extract_f
 from __future__ import annotations
 
 from ..common.lazy import lazy_exports
+from .clinical import CLINICAL_PREFIX, CovariateSpec, parse_covariates, required_covariates
 from .families import (
     DEEP_IDENTITY_KEYS,
     DEFAULT_WEIGHTS,
@@ -42,17 +43,21 @@ _lazy_names, __getattr__, __dir__ = lazy_exports(
 )
 
 __all__ = [
+    "CLINICAL_PREFIX",
     "DEEP_IDENTITY_KEYS",
     "DEEP_PREFIX",
     "DEFAULT_WEIGHTS",
     "FAMILIES",
     "FEATURE_FAMILIES",
     "RADIOMICS_IDENTITY_KEYS",
+    "CovariateSpec",
     "ExtractionConfig",
     "FeatureFamily",
     "FeatureSet",
     "extractor_identity",
     "feature_family",
     "identity_keys",
+    "parse_covariates",
+    "required_covariates",
     *_lazy_names,
 ]

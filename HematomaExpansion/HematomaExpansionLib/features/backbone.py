@@ -5,7 +5,9 @@ eval mode. Weights come from torchvision's cache (``imagenet1k_v1``, ``imagenet1
 downloaded here), from a local state_dict file verified by SHA-256 and loaded with
 ``torch.load(weights_only=True)``, or from a seeded random initialisation (``random:<seed>``).
 The fingerprint hashes the network's output on a fixed synthetic input, computed in float64 on
-the CPU and quantised, so that it identifies the weights independently of the device.
+the CPU and quantised, so that it identifies the weights independently of the device; it is kept
+on disk (``fingerprint_cache``), so that only the first process with these weights runs it.
+Weights files are loaded without random initialisation (meta device, ``load_state_dict(assign=True)``).
 
 The network runs in float64 (the float32 weights converted losslessly), so that embeddings do not
 depend on torch's thread count (float32 convolutions differ by about 1e-7 relative between 1 and 2
@@ -17,7 +19,10 @@ in float32, and the precision (``deep_precision``) is recorded with the features
 from __future__ import annotations
 
 import logging
+import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -28,6 +33,7 @@ from torchvision.models import ResNet50_Weights, resnet50
 
 from ..common.errors import InputError, ModelError
 from ..common.hashing import sha256_bytes, sha256_file
+from .fingerprint_cache import cached_fingerprint, fingerprint_key
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +44,15 @@ TORCHVISION_WEIGHTS = {
     "imagenet1k_v1": ResNet50_Weights.IMAGENET1K_V1,
     "imagenet1k_v2": ResNet50_Weights.IMAGENET1K_V2,
 }
+# Float64 convolutions on the CPU gain nothing from a batch: the 5 slices took 4.5-5.4 s as one
+# batch and 4.9-5.0 s one by one (1 thread, interleaved runs, load 16 on 2 cores), with bitwise
+# equal features, and one image at a time needs about 130 MiB less memory (peak RSS +60 MiB vs
+# +190 MiB over the loaded backbone).
+CPU_IMAGES_PER_PASS = 1
 _SHA256_FRAGMENT = "#sha256="
 _FINGERPRINT_SIZE_PX = 32  # smallest input that runs every layer (1 x 1 after the last stage)
 _FINGERPRINT_STEPS = 1e6  # output quantised to 1e-6 of its largest value before hashing
+_FINGERPRINT_METHOD = f"float64-cpu-{_FINGERPRINT_SIZE_PX}px-steps{_FINGERPRINT_STEPS:g}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,8 +78,8 @@ class Backbone:
         """Return (n, 2048) float64 features of n grey images (n, h, w) with values in [0, 1].
 
         The images are repeated to three channels, normalised with the ImageNet mean and standard
-        deviation and run as one batch in inference mode, in the backbone's ``dtype``. The input
-        array is not modified.
+        deviation and run in inference mode, in the backbone's ``dtype``: as one batch on a GPU, one
+        image at a time on the CPU (``CPU_IMAGES_PER_PASS``). The input array is not modified.
         """
         images = np.asarray(batch)
         if images.ndim != 3 or images.shape[0] == 0:
@@ -79,9 +91,45 @@ class Backbone:
         x = torch.tensor(images, dtype=torch.float64).unsqueeze(1).expand(-1, 3, -1, -1)
         mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float64).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD, dtype=torch.float64).view(1, 3, 1, 1)
-        with torch.inference_mode():
-            out = self.model(((x - mean) / std).to(self.device, self.dtype))
+        normalised = ((x - mean) / std).to(self.device, self.dtype)
+        per_pass = CPU_IMAGES_PER_PASS if torch.device(self.device).type == "cpu" else len(normalised)
+        with torch.inference_mode(), _forward_threads(self.device):
+            out = torch.cat([self.model(part) for part in normalised.split(per_pass)])
         return out.to("cpu", torch.float64).numpy()
+
+
+def _busy_cores_elsewhere() -> int:
+    """Threads of other work running right now (Linux ``/proc/loadavg``, less this one); 0 elsewhere."""
+    try:
+        running = Path("/proc/loadavg").read_text().split()[3].split("/")[0]
+    except (OSError, IndexError):
+        return 0
+    return max(0, int(running) - 1)
+
+
+def forward_threads() -> int:
+    """Torch threads for one CPU forward pass: torch's setting, at most the cores not busy right now.
+
+    Oversubscribed cores are what make ResNet50 slow on a busy machine: torch's OpenMP threads wait
+    for each other, spinning, while one of them is descheduled. Measured on 2 cores, 5 slices of
+    224 px in float64: with about one other busy process (load 2.5-3.7) 1 thread took 1.44-1.51 s
+    (1.39 s of CPU), 2 threads 8.1 s (5.3 s of CPU); at load 14-17, 7.3-8.0 s vs 36-41 s. Float64
+    results do not depend on the thread count, so this choice never changes them.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(torch.get_num_threads(), cores - _busy_cores_elsewhere()))
+
+
+@contextmanager
+def _forward_threads(device: str) -> Iterator[None]:
+    """Run a CPU forward pass with :func:`forward_threads` threads; restore torch's setting after it."""
+    configured = torch.get_num_threads()
+    chosen = forward_threads() if torch.device(device).type == "cpu" else configured
+    torch.set_num_threads(chosen)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(configured)
 
 
 _LOADED: dict[tuple, Backbone] = {}
@@ -221,7 +269,7 @@ def _fingerprint(model: torch.nn.Module) -> str:
     ]
     pattern = torch.stack(channels).unsqueeze(0) * 2.0 - 1.0  # (1, 3, size, size), fixed gradients
     model.to("cpu", torch.float64)  # float32 -> float64 is lossless
-    with torch.inference_mode():
+    with torch.inference_mode(), _forward_threads("cpu"):
         out = model(pattern).numpy().ravel()
     scale = float(np.abs(out).max()) or 1.0
     quantised = np.rint(out * (_FINGERPRINT_STEPS / scale)).astype(np.int64)
@@ -261,8 +309,9 @@ def load_resnet50(weights: str, device: str = "auto") -> Backbone:
         model, sha = _from_local_file(weights)
         identity = f"file:{sha}"
     model.eval().requires_grad_(False)
-    fingerprint = _fingerprint(model)
     dtype = compute_dtype(resolved)
+    stored_as = fingerprint_key(sha or identity, resolved, dtype, _FINGERPRINT_METHOD)
+    fingerprint = cached_fingerprint(stored_as, lambda: _fingerprint(model))
     backbone = Backbone(model.to(resolved, dtype), identity, sha, fingerprint, resolved, dtype)
     logger.info("loaded ResNet50 %s (fingerprint %s) on %s", identity, fingerprint, resolved)
     _LOADED[key] = backbone

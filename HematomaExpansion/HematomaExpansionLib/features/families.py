@@ -1,6 +1,6 @@
 """Feature families behind one interface, and the configuration of an extraction over them.
 
-A family (radiomics, deep; clinical covariates next) says which feature names are its own, which
+A family (radiomics, deep, clinical covariates) says which feature names are its own, which
 provenance keys identify its extractor, how a configuration becomes that identity and back, and
 how it computes its features of one case. :data:`FEATURE_FAMILIES` is the registry, in the spirit
 of pyradiomics' ``getFeatureClasses()``: the pipeline, the cohort cache and the prediction from a
@@ -17,6 +17,15 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..common.errors import InputError, ModelError
+from .clinical import (
+    CLINICAL_PREFIX,
+    IDENTITY_KEY,
+    MEASURED_BASELINE_VOLUME,
+    CovariateSpec,
+    covariate_identity,
+    parse_covariates,
+    specs_from_identity,
+)
 from .featureset import DEEP_PREFIX, FeatureSet
 
 if TYPE_CHECKING:
@@ -208,10 +217,52 @@ class DeepFamily:
         return FamilyResult(feature_set, deep)
 
 
+class ClinicalFamily:
+    """Clinical covariates given with the case (``clinical_*``); the baseline volume is measured."""
+
+    name = "clinical"
+    prefix = CLINICAL_PREFIX
+    identity_keys = (IDENTITY_KEY,)
+
+    def cache_key(self, config: ExtractionConfig) -> dict[str, Any]:
+        """Cohort extraction never computes covariates (the manifest carries them): nothing to key."""
+        return {}
+
+    def settings_from_identity(
+        self, identity: Mapping[str, Any], model_id: str, model_folder: Path, weights_file: str | None
+    ) -> dict[str, Any]:
+        return {"clinical_covariates": tuple(specs_from_identity(identity.get(IDENTITY_KEY)))}
+
+    def extract(
+        self,
+        case: CaseImages,
+        config: ExtractionConfig,
+        names: Sequence[str] | None,
+        backbone: Backbone | None,
+        lap: Lap,
+    ) -> FamilyResult:
+        from ..imaging.measurements import measure_hematoma
+
+        specs = {spec.name: spec for spec in config.clinical_covariates}
+        wanted = list(names) if names is not None else list(specs)
+        unknown = [n for n in wanted if n not in specs]
+        if unknown:
+            raise InputError(f"clinical covariate(s) {unknown} are not declared in the configuration")
+        values = dict(config.clinical_values)
+        if MEASURED_BASELINE_VOLUME in wanted:
+            canonical = (case.canonical_ct, case.canonical_mask, case.orientation)
+            measured = measure_hematoma(case.ct, case.mask, canonical=canonical)
+            values[MEASURED_BASELINE_VOLUME] = measured.volume_ml
+        features = parse_covariates([specs[n] for n in wanted], values)
+        provenance = {IDENTITY_KEY: covariate_identity(config.clinical_covariates)}
+        return FamilyResult(FeatureSet(features={n: features[n] for n in wanted}, provenance=provenance))
+
+
 FEATURE_FAMILIES: Mapping[str, FeatureFamily] = MappingProxyType(
-    {family.name: family for family in (RadiomicsFamily(), DeepFamily())}
+    {family.name: family for family in (RadiomicsFamily(), DeepFamily(), ClinicalFamily())}
 )
-FAMILIES: tuple[str, ...] = tuple(FEATURE_FAMILIES)
+#: The families computed from the images, extracted by default (clinical values come with the case).
+FAMILIES: tuple[str, ...] = ("radiomics", "deep")
 
 
 def feature_family(name: str) -> str:
@@ -248,18 +299,20 @@ class ExtractionConfig:
     deep: DeepSliceConfig = field(default_factory=_default_slices)
     backbone_weights: str = DEFAULT_WEIGHTS
     device: str = "auto"
+    clinical_covariates: tuple[CovariateSpec, ...] = ()  # the model's covariates (clinical family)
+    clinical_values: Mapping[str, float] = field(default_factory=dict)  # their values for this case
 
     def __post_init__(self) -> None:
-        unknown = set(self.families) - set(FAMILIES)
+        unknown = set(self.families) - set(FEATURE_FAMILIES)
         if unknown or not self.families:
-            raise InputError(f"feature families must be among {FAMILIES}, got {self.families}")
+            raise InputError(f"feature families must be among {tuple(FEATURE_FAMILIES)}, got {self.families}")
 
     @classmethod
     def for_features(cls, feature_names: Sequence[str], **kwargs: Any) -> ExtractionConfig:
         """A config that computes exactly ``feature_names`` (and only the families they need)."""
         names = tuple(feature_names)
         needed = {feature_family(name) for name in names}
-        return cls(families=tuple(f for f in FAMILIES if f in needed), feature_names=names, **kwargs)
+        return cls(families=tuple(f for f in FEATURE_FAMILIES if f in needed), feature_names=names, **kwargs)
 
     @property
     def params_path(self) -> Path:
@@ -269,7 +322,7 @@ class ExtractionConfig:
         return Path(self.radiomics_params_path) if self.radiomics_params_path else default_params_path()
 
     def selected_families(self) -> list[FeatureFamily]:
-        """The configured families, in registry order (radiomics before deep)."""
+        """The configured families, in registry order (radiomics, deep, clinical)."""
         return [family for name, family in FEATURE_FAMILIES.items() if name in self.families]
 
     def names_for(self, family: FeatureFamily) -> list[str] | None:

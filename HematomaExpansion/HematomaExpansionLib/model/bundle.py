@@ -23,7 +23,7 @@ from ..common.jsonsafe import json_safe
 from ..features.families import identity_keys
 from .archive import ARRAYS_FILE, expected_shapes, read_arrays
 from .card import CARD_FILE, SCHEMA_VERSION, check_seal, read_card
-from .kinds import FAMILIES_BY_KIND
+from .kinds import families_of
 
 __all__ = [
     "ARRAYS_FILE",
@@ -60,7 +60,7 @@ class ModelBundle:
 
     @property
     def kind(self) -> str:
-        """'radiomics', 'deep' or 'fused'."""
+        """'radiomics', 'deep', 'fused', 'clinical' or 'combined'."""
         return self.card["kind"]
 
     @property
@@ -139,9 +139,9 @@ class ModelBundle:
     def check_extractor(self, identity: Mapping[str, Any]) -> None:
         """Raise ModelError naming both identities when ``identity`` differs from the training one.
 
-        Only the identity keys of the model kind's feature families are compared.
+        Only the identity keys of the feature families of the model's input features are compared.
         """
-        keys = identity_keys(FAMILIES_BY_KIND[self.kind])
+        keys = identity_keys(families_of(self.input_features))
         trained = {k: self.card["extractor"].get(k) for k in keys}
         given = json_safe({k: identity.get(k) for k in keys})
         differing = [k for k in keys if trained[k] != given[k]]

@@ -22,7 +22,7 @@ from ..common.versions import software_versions
 from ..features.families import identity_keys
 from .bundle import ARRAYS_FILE, CARD_FILE, SCHEMA_VERSION, bundle_from_card
 from .card import SEAL_KEY, card_digest, read_card, validate_card
-from .kinds import FAMILIES_BY_KIND
+from .kinds import families_of
 
 if TYPE_CHECKING:
     from .lasso_svm import LassoSVM
@@ -38,7 +38,7 @@ def save_bundle(fitted: LassoSVM, out_dir: Path | str, model_id: str, card_extra
     """Write ``model.json`` and ``model.npz`` for ``fitted`` into ``out_dir``; return the folder.
 
     ``card_extra`` must hold ``extractor`` (the extractor identity dict, with the identity keys
-    of the model kind's feature families); ``metrics`` and ``training_cohort`` (merged into the
+    of the feature families of the model's training features); ``metrics`` and ``training_cohort`` (merged into the
     cohort summary) are optional; other keys are stored under ``extra``.
     """
     if not _MODEL_ID.match(model_id):
@@ -46,7 +46,7 @@ def save_bundle(fitted: LassoSVM, out_dir: Path | str, model_id: str, card_extra
     extractor = card_extra.get("extractor")
     if not isinstance(extractor, Mapping):
         raise InputError("card_extra['extractor'] must be the extractor identity dict of the features")
-    missing = [k for k in identity_keys(FAMILIES_BY_KIND[fitted.kind]) if k not in extractor]
+    missing = [k for k in identity_keys(families_of(fitted.feature_names)) if k not in extractor]
     if missing:
         raise InputError(f"the extractor identity of a {fitted.kind} model lacks {missing}")
 

@@ -3,20 +3,23 @@
 The bundle's card says how its features were extracted (pyradiomics parameter file by SHA-256,
 backbone weights, slice offsets, window, crop margin, aggregation); the extraction here is
 configured from it, computes only the model's input features, and the model refuses features
-whose extractor identity differs from the training one.
+whose extractor identity differs from the training one. A model with clinical covariates takes
+their values with the case (:func:`features.clinical.parse_covariates`): a missing or implausible
+value is refused before any extraction, a value the model does not use is a warning.
 """
 
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import SimpleITK as sitk
 
 from .. import __version__
+from ..features.clinical import parse_covariates, required_covariates, unused_covariates
 from ..features.families import FEATURE_FAMILIES, ExtractionConfig, feature_family
 from ..features.pipeline import ExtractionResult, extract_features
 from ..imaging.measurements import measure_hematoma
@@ -25,6 +28,7 @@ from .card import SEAL_KEY
 
 if TYPE_CHECKING:
     from ..features.backbone import Backbone
+    from ..signs.report import SignsReport
 
 
 def extraction_config_for(
@@ -43,6 +47,25 @@ def extraction_config_for(
                 bundle.extractor, bundle.model_id, bundle.folder, weights_file
             )
     return ExtractionConfig.for_features(bundle.input_features, device=device, **settings)
+
+
+def clinical_inputs(
+    bundle: ModelBundle, clinical: Mapping[str, str | float] | None
+) -> tuple[dict[str, float], list[str]]:
+    """The covariate values ``bundle`` needs, parsed (InputError naming each missing or bad one),
+    and a warning naming the given values it does not use."""
+    given = dict(clinical or {})
+    specs = required_covariates(bundle)
+    unused = unused_covariates(specs, given)
+    warnings = (
+        [
+            f"model {bundle.model_id!r} does not use the clinical value(s) {', '.join(unused)}; "
+            "they did not enter the prediction"
+        ]
+        if unused
+        else []
+    )
+    return parse_covariates(specs, given), warnings
 
 
 def training_range_warnings(bundle: ModelBundle, volume_ml: float) -> list[str]:
@@ -70,6 +93,7 @@ class PredictionResult:
     extraction: ExtractionResult
     warnings: list[str] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
+    signs: SignsReport | None = None  # the conventional signs measured on the case (signs/), if measured
 
     @property
     def risk_text(self) -> str:
@@ -109,6 +133,7 @@ class PredictionResult:
             "slice_positions_mm": list(extraction.z_positions_mm),
             "crop": extraction.crop.as_dict() if extraction.crop is not None else None,
             "warnings": self.warnings,
+            "conventional_signs": self.signs.as_dict() if self.signs is not None else None,
             "provenance": self.provenance,
         }
 
@@ -125,12 +150,15 @@ def predict_case(
     mask_source: str = "hematoma mask",
     extra_warnings: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
+    clinical: Mapping[str, str | float] | None = None,
 ) -> PredictionResult:
     """Extract what ``bundle`` needs from (``ct``, ``mask``), check the identity, and predict.
 
-    ``progress`` receives each stage name (see ``extract_features``; then "model").
+    ``progress`` receives each stage name (see ``extract_features``; then "model"). ``clinical``
+    holds the covariate values (names with or without ``clinical_``) a model with covariates needs.
     """
-    config = extraction_config_for(bundle, device, weights_file)
+    clinical_values, clinical_warnings = clinical_inputs(bundle, clinical)
+    config = replace(extraction_config_for(bundle, device, weights_file), clinical_values=clinical_values)
     extraction = extract_features(ct, mask, config, backbone, ct_source, mask_source, progress)
     if progress:
         progress("model")
@@ -147,6 +175,7 @@ def predict_case(
         "model_npz_sha256": bundle.card["model_npz_sha256"],
         "model_card_sha256": bundle.card.get(SEAL_KEY),
         "model_intended_use": bundle.card.get("extra", {}).get("intended_use", ""),
+        "clinical_values": clinical_values,
         "python_version": platform.python_version(),
         "numpy_version": np.__version__,
         "software_version": __version__,
@@ -162,6 +191,7 @@ def predict_case(
         extraction=extraction,
         warnings=[
             *extra_warnings,
+            *clinical_warnings,
             *feature_set.warnings,
             *training_range_warnings(bundle, measurements["volume_ml"]),
         ],

@@ -17,6 +17,7 @@ from ..cohort import extraction, prediction
 from ..cohort.manifest import CohortCase
 from ..common.errors import InputError
 from ..common.hashing import sha256_file
+from ..features.clinical import required_covariates
 from ..features.families import ExtractionConfig
 from ..imaging.measurements import measure_hematoma
 from ..model.bundle import CARD_FILE, ModelBundle, load_bundle
@@ -97,9 +98,13 @@ def predict_cohort_case(
     """Predict one manifest case and write its report ``<case_id>.html``; returns the JSON-ready result."""
     logic = HematomaExpansionLogicBase()
     bundle = _bundle(model_dir)
+    needed = {spec.name for spec in required_covariates(bundle)}  # other manifest covariates stay unused
+    clinical = {name: value for name, value in case.clinical.items() if name in needed}
     with scratch_nodes(logic.scene):
         volume, segmentation = load_case(logic.runtime, case.ct, case.hematoma)
-        result = logic.predict(volume, segmentation, case.segment, bundle, device, weights_file)
+        result = logic.predict(
+            volume, segmentation, case.segment, bundle, device, weights_file, clinical=clinical
+        )
     note = bundle.card.get("extra", {}).get("intended_use", "")
     write_case_report(result, Path(reports_dir) / f"{case.case_id}.html", case.case_id, None, note)
     return result.as_dict()

@@ -7,11 +7,12 @@ converts and delegates: every decision is made in the Slicer-free core.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import SimpleITK as sitk
 
 from ..common.errors import InputError, SegmentExistsError
@@ -30,9 +31,11 @@ from .volumes import ras_to_lps, sitk_to_volume, volume_to_sitk
 # Imaging, radiomics and deep-learning packages are imported where they are used, so that the
 # module loads in Slicer before its first-use installation of missing packages.
 if TYPE_CHECKING:
+    from ..features.backbone import Backbone
     from ..features.pipeline import ExtractionConfig, ExtractionResult
     from ..imaging.draft import DraftResult
     from ..model.prediction import PredictionResult
+    from ..signs.report import SignsReport
 
 
 @dataclass
@@ -220,15 +223,20 @@ class HematomaExpansionLogicBase:
         checklist: ApplicabilityChecklist | None = None,
         backbone: Any = None,
         progress: Callable[[str], None] | None = None,
+        clinical: Mapping[str, str | float] | None = None,
     ) -> PredictionResult:
         """Risk of expansion for the hematoma segment with a model (bundle, id, folder or the default).
 
         ``progress`` is called with each stage name; raising ``OperationCancelledError`` from it cancels.
+        ``clinical``: the covariate values a model with clinical covariates needs (``gcs=14`` or
+        ``clinical_gcs=14``; see ``features.clinical.required_covariates``).
         """
         from ..model.prediction import predict_case
 
         bundle = model if isinstance(model, ModelBundle) else load_model(model, self.model_dirs)
         inputs = self.hematoma_inputs(volume_node, segmentation_node, segment)
+        signs = self.signs_of_inputs(inputs)
+        measured = (checklist or ApplicabilityChecklist()).with_measured(signs.present_titles)
         result = predict_case(
             inputs.ct,
             inputs.mask,
@@ -238,13 +246,67 @@ class HematomaExpansionLogicBase:
             weights_file=weights_file,
             ct_source=inputs.ct_source,
             mask_source=inputs.mask_source,
-            extra_warnings=[*inputs.warnings, *(checklist.unmet() if checklist else [])],
+            extra_warnings=[
+                *inputs.warnings,
+                *(measured.unmet() if checklist else measured.measured_sign_warnings()),
+            ],
             progress=progress,
+            clinical=clinical,
         )
         result.provenance.update({"ct": inputs.ct_source, "hematoma": inputs.mask_source})
+        result.signs = signs
         if checklist is not None:
-            result.provenance["applicability"] = checklist.as_dict()
+            result.provenance["applicability"] = measured.as_dict()  # confirmed and measured
         return result
+
+    def measure_signs(
+        self,
+        volume_node: Any,
+        segmentation_node: Any,
+        segment: str | None = None,
+        onset_to_ct_h: float | None = None,
+    ) -> SignsReport:
+        """The conventional CT signs of expansion measured on the hematoma segment (suggestions for the
+        checklist's "no conventional signs"); the nodes are not modified."""
+        return self.signs_of_inputs(
+            self.hematoma_inputs(volume_node, segmentation_node, segment), onset_to_ct_h
+        )
+
+    def signs_of_inputs(self, inputs: HematomaInputs, onset_to_ct_h: float | None = None) -> SignsReport:
+        """The conventional signs of inputs already taken from nodes."""
+        from ..signs.measure import measure_signs
+
+        return measure_signs(
+            inputs.ct,
+            inputs.mask,
+            onset_to_ct_h=onset_to_ct_h,
+            ct_source=inputs.ct_source,
+            mask_source=inputs.mask_source,
+        )
+
+    def warm_up(
+        self,
+        model: ModelBundle | str | Path | None = None,
+        device: str = "auto",
+        weights_file: str | None = None,
+    ) -> Backbone | None:
+        """Load the backbone ``model`` needs and run it once, so that the next ``predict`` finds it ready.
+
+        The backbone stays in the process's backbone cache, so the first prediction neither loads
+        it again nor pays the network's first-run set-up. Returns it; None for a model without deep
+        features (nothing to warm). Raises what ``predict`` would raise for that model and weights.
+        """
+        from ..features.backbone import load_resnet50
+        from ..model.prediction import extraction_config_for
+
+        bundle = model if isinstance(model, ModelBundle) else load_model(model, self.model_dirs)
+        config = extraction_config_for(bundle, device, weights_file)
+        if "deep" not in config.families:
+            return None
+        backbone = load_resnet50(config.backbone_weights, config.device)
+        size_px = config.deep.size_px
+        backbone.embed(np.zeros((len(config.deep.offsets_mm), size_px, size_px)))
+        return backbone
 
     def prediction_table(self, result: PredictionResult, table_node: Any = None) -> Any:
         """The model's features of this case in a table node (feature, value, z-score, LASSO weight)."""

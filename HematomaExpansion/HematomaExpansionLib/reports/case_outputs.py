@@ -15,7 +15,6 @@ from typing import Any
 
 from ..common.atomic import require_folder, staged_folder, write_csv_atomic, write_json_atomic
 from ..common.errors import InputError
-from ..features.deep import save_slice_pngs
 from ..features.featureset import FeatureSet
 from ..imaging.measurements import unit_of
 from ..model.applicability import ApplicabilityChecklist
@@ -123,6 +122,8 @@ def write_prediction(
         ]
         extraction = result.extraction
         if extraction.slice_images is not None:
+            from ..features.deep import save_slice_pngs  # torch and torchvision: only with deep features
+
             offsets = tuple(z - extraction.cross_section.z_mm for z in extraction.z_positions_mm)
             written += save_slice_pngs(extraction.slice_images, staging / "slices", offsets_mm=offsets)
     return [out_dir / path.relative_to(staging) for path in written]

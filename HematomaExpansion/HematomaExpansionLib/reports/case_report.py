@@ -7,18 +7,19 @@ or attached to a research record as a single file.
 from __future__ import annotations
 
 import html
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
+from PIL import Image
 
 from ..common.atomic import write_text_atomic
 from ..features.pipeline import ExtractionResult
 from ..imaging.measurements import unit_of
 from ..model.applicability import ApplicabilityChecklist
 from ..model.prediction import PredictionResult
-from .html import STYLESHEET, figure_png, html_table, png_data_uri
+from .html import STYLESHEET, html_table, png_data_uri
 
 MEASUREMENT_LABELS = {
     "volume_ml": "Hematoma volume (voxel count)",
@@ -32,18 +33,29 @@ MEASUREMENT_LABELS = {
     "mean_hu": "Mean density",
     "sd_hu": "Density SD",
 }
+#: The hematoma outline on the slice images (the red of the earlier matplotlib contour, #ff3b30).
+OUTLINE_RGB = (255, 59, 48)
+#: PNG pixels per image pixel and axis in the report's slice images (a 224 px slice -> 448 px).
+SLICE_SCALE = 2
 
 
-def _slice_figure_png(image: np.ndarray, mask: np.ndarray | None, title: str) -> bytes:
-    """One windowed slice (values in [0, 1]) with the hematoma outline in red, as PNG bytes."""
-    figure = Figure(figsize=(2.4, 2.4), dpi=100)
-    axes = figure.add_subplot()
-    axes.imshow(image, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-    if mask is not None and mask.any():
-        axes.contour(mask.astype(float), levels=[0.5], colors=["#ff3b30"], linewidths=1.0)
-    axes.set_title(title, fontsize=9)
-    axes.axis("off")
-    return figure_png(figure, bbox_inches="tight")
+def slice_overlay_png(image: np.ndarray, mask: np.ndarray | None, scale: int = SLICE_SCALE) -> bytes:
+    """One windowed slice (values in [0, 1]) with the hematoma outline, as RGB PNG bytes.
+
+    Each image pixel becomes ``scale`` x ``scale`` PNG pixels of grey ``round(255 * clip(value, 0, 1))``
+    (the grey of the saved slice PNGs); the outline is the inner boundary of the enlarged mask
+    (its pixels with a 4-neighbour outside the mask or the image), drawn in :data:`OUTLINE_RGB`.
+    """
+    grey = np.rint(np.clip(np.asarray(image, dtype=float), 0.0, 1.0) * 255.0).astype(np.uint8)
+    rgb = np.repeat(grey.repeat(scale, axis=0).repeat(scale, axis=1)[..., None], 3, axis=2)
+    if mask is not None:
+        inside = np.pad(np.asarray(mask, dtype=bool).repeat(scale, axis=0).repeat(scale, axis=1), 1)
+        core = inside[1:-1, 1:-1]
+        interior = core & inside[:-2, 1:-1] & inside[2:, 1:-1] & inside[1:-1, :-2] & inside[1:-1, 2:]
+        rgb[core & ~interior] = OUTLINE_RGB
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _slices_section(extraction: ExtractionResult) -> str:
@@ -55,9 +67,10 @@ def _slices_section(extraction: ExtractionResult) -> str:
         zip(extraction.slice_images, extraction.z_positions_mm, offsets, strict=True)
     ):
         mask = extraction.slice_masks[index] if extraction.slice_masks is not None else None
-        png = _slice_figure_png(image, mask, f"z0 {offset:+.0f} mm")
+        png = slice_overlay_png(image, mask)
         figures.append(
-            f'<figure><img src="{png_data_uri(png)}" alt="slice z = {z_mm:.1f} mm"><figcaption>z = {z_mm:.1f} mm</figcaption></figure>'
+            f'<figure><img src="{png_data_uri(png)}" alt="slice z = {z_mm:.1f} mm">'
+            f"<figcaption>z0 {offset:+.0f} mm: z = {z_mm:.1f} mm</figcaption></figure>"
         )
     crop = extraction.crop.as_dict() if extraction.crop is not None else {}
     return (
@@ -110,11 +123,7 @@ def render_case_report(
     )
     if checklist is not None:
         sections.append(
-            "<h2>Applicability checklist</h2>"
-            + html_table(
-                ["item", "confirmed"],
-                [[k.replace("_", " "), "yes" if v else "no"] for k, v in checklist.as_dict().items()],
-            )
+            "<h2>Applicability checklist</h2>" + html_table(["item", "value"], checklist.report_rows())
         )
     provenance_rows = [[k, str(v)] for k, v in sorted(result.provenance.items()) if not isinstance(v, dict)]
     sections.append("<h2>Provenance</h2>" + html_table(["item", "value"], provenance_rows))

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-_KIND_LABELS = {"radiomics": "Radiomics", "deep": "Deep", "fused": "Fused"}
+_KIND_LABELS = {
+    "radiomics": "Radiomics",
+    "deep": "Deep",
+    "fused": "Fused",
+    "clinical": "Clinical",
+    "combined": "Combined",
+}
 _SET_LABELS = {"train": "training set", "test": "test set"}
 
 

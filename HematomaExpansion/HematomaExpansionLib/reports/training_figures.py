@@ -17,8 +17,14 @@ from .formatting import display_name, number, set_label, with_interval
 
 #: At most this many bars in a chart of LASSO weights (the table lists every selected feature).
 MAX_WEIGHT_BARS = 30
-_KIND_COLORS = {"radiomics": "#1f77b4", "deep": "#2ca02c", "fused": "#d62728"}
-_OTHER_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+_KIND_COLORS = {
+    "radiomics": "#1f77b4",
+    "deep": "#2ca02c",
+    "fused": "#d62728",
+    "clinical": "#ff7f0e",
+    "combined": "#9467bd",
+}
+_OTHER_COLORS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
 def _color(name: str, index: int) -> str:

@@ -1,6 +1,7 @@
 """Synthetic data: head-CT phantoms with a hematoma of known truth, their case files and the sample.
 
-The phantom cohort (:mod:`.phantom_cohort`, cohorts with expansion labels) is imported by path.
+The phantom cohort (:mod:`.phantom_cohort`, cohorts with expansion labels) and the sign phantoms
+(:mod:`.sign_phantom_set`, cases with conventional signs of known truth) are imported by path.
 """
 
 from .case_files import write_case, write_segmentation_nrrd

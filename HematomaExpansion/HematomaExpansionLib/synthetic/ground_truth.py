@@ -11,7 +11,8 @@ image-based model can reach.
 Each case draws its hematoma, acquisition, outcome and phantom seeds from separate streams of
 ``SeedSequence(seed, spawn_key=(0, index))``: case ``index`` is identical whatever ``n`` or
 ``jobs``, and the acquisition (slice thickness, tilt, axis order, noise) is independent of the
-label by construction.
+label by construction. The synthetic clinical covariates (:func:`clinical_covariates`) are noisy
+functions of the unobserved factor drawn from a fifth stream, so they change no other draw.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def _stream(seed: int, index: int, part: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, index, part)))
 
 
-_HEMATOMA, _ACQUISITION, _OUTCOME, _PHANTOM = range(4)
+_HEMATOMA, _ACQUISITION, _OUTCOME, _PHANTOM, _CLINICAL = range(5)
 
 
 def _draw_hematoma(u: np.ndarray) -> HematomaSpec:
@@ -195,6 +196,50 @@ def sample_case(seed: int, index: int) -> CaseParameters:
         label=label,
         growth_factor=_log_scaled(v[1], 1.1, 4.0) if label else _scaled(v[2], -0.5, 0.9),
     )
+
+
+@dataclass(frozen=True)
+class ClinicalModel:
+    """Synthetic covariates as noisy functions of the unobserved factor e (docs/ground_truth_model.md)."""
+
+    onset_median_h: float = 3.0
+    onset_per_e: float = -0.5  # ln(hours) per unit of e: expanding patients come earlier
+    onset_noise_sd: float = 0.5
+    onset_range_h: tuple[float, float] = (0.5, 24.0)
+    gcs_mean: float = 13.0
+    gcs_per_e: float = -1.0
+    gcs_noise_sd: float = 1.5
+    anticoagulation_intercept: float = -1.6
+    anticoagulation_per_e: float = 1.0
+    sbp_mean_mmhg: float = 165.0
+    sbp_per_e_mmhg: float = 15.0
+    sbp_noise_sd_mmhg: float = 20.0
+    sbp_range_mmhg: tuple[float, float] = (90.0, 250.0)
+
+
+CLINICAL_MODEL = ClinicalModel()
+
+
+def clinical_covariates(seed: int, index: int, unobserved_logit: float) -> dict[str, float]:
+    """The synthetic covariates of case ``index`` (manifest columns ``clinical_*``).
+
+    Drawn from the case's own clinical stream, so that the hematoma, acquisition, outcome and phantom
+    streams, and with them the images and labels, are those of a cohort without covariates.
+    """
+    m = CLINICAL_MODEL
+    rng = _stream(seed, index, _CLINICAL)
+    z = rng.standard_normal(3)
+    u = float(rng.random())
+    log_onset = math.log(m.onset_median_h) + m.onset_per_e * unobserved_logit + m.onset_noise_sd * z[0]
+    gcs = m.gcs_mean + m.gcs_per_e * unobserved_logit + m.gcs_noise_sd * z[1]
+    sbp = m.sbp_mean_mmhg + m.sbp_per_e_mmhg * unobserved_logit + m.sbp_noise_sd_mmhg * z[2]
+    anticoagulated = u < expit(m.anticoagulation_intercept + m.anticoagulation_per_e * unobserved_logit)
+    return {
+        "clinical_onset_to_ct_h": round(float(np.clip(math.exp(log_onset), *m.onset_range_h)), 1),
+        "clinical_gcs": float(np.clip(round(gcs), 3, 15)),
+        "clinical_anticoagulation": float(anticoagulated),
+        "clinical_sbp_mmhg": float(np.clip(round(sbp), *m.sbp_range_mmhg)),
+    }
 
 
 def phantom_seeds(seed: int, index: int) -> list[int]:

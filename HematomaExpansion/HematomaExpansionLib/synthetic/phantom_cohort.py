@@ -29,6 +29,7 @@ from .case_files import write_case
 from .ground_truth import (
     MAX_PHANTOM_ATTEMPTS,
     CaseParameters,
+    clinical_covariates,
     followup_volume_ml,
     phantom_seeds,
     plan_cohort,
@@ -47,6 +48,10 @@ MANIFEST_COLUMNS = (
     "followup_volume_ml",
     "split",
     "baseline_volume_ml",
+    "clinical_onset_to_ct_h",
+    "clinical_gcs",
+    "clinical_anticoagulation",
+    "clinical_sbp_mmhg",
     "true_probability",
     "true_image_logit",
     "true_unobserved_logit",
@@ -102,11 +107,14 @@ def _make_phantom(case: CaseParameters, seed: int) -> Phantom:
     raise RuntimeError(f"{case.case_id}: no phantom seed fits after {MAX_PHANTOM_ATTEMPTS} attempts")
 
 
-def _manifest_row(case: CaseParameters, truth: dict[str, Any], files: dict[str, str]) -> dict[str, str]:
-    """The manifest row of a case (without ``split``): files, label, volumes and the true parameters."""
+def _manifest_row(
+    case: CaseParameters, truth: dict[str, Any], files: dict[str, str], clinical: dict[str, float]
+) -> dict[str, str]:
+    """The manifest row of a case (without ``split``): files, label, volumes, covariates and the truth."""
     baseline_ml = float(truth["volume_ml"])
     spec = case.hematoma
     return {
+        **{name: _number(value) for name, value in clinical.items()},
         "case_id": case.case_id,
         "ct": files["ct"],
         "hematoma": files["hematoma"],
@@ -147,7 +155,8 @@ def generate_case(seed: int, index: int, cases_dir: str | os.PathLike) -> dict[s
     paths = write_case(phantom, cases_dir, case.case_id)
     files = {role: f"{Path(cases_dir).name}/{paths[role].name}" for role in ("ct", "hematoma")}
     n_bytes = sum(p.stat().st_size for p in paths.values())
-    return {"row": _manifest_row(case, phantom.truth, files), "bytes": n_bytes}
+    clinical = clinical_covariates(seed, index, case.unobserved_logit)
+    return {"row": _manifest_row(case, phantom.truth, files, clinical), "bytes": n_bytes}
 
 
 @dataclass(frozen=True)
