@@ -21,7 +21,7 @@ from ..common.atomic import atomic_path
 from ..common.errors import InputError
 from ..imaging.geometry import largest_axial_cross_section
 from .backbone import Backbone
-from .deep_slices import DEFAULT_OFFSETS_MM, CropBox, DeepSliceConfig, prepare_deep_slices
+from .deep_slices import DEFAULT_OFFSETS_MM, CropBox, DeepSliceConfig, grey_levels, prepare_deep_slices
 from .featureset import DEEP_PREFIX, FeatureSet
 
 
@@ -94,7 +94,7 @@ def save_slice_pngs(
     paths = []
     for image, offset_mm in zip(images, offsets_mm, strict=True):
         path = Path(out_dir) / slice_png_name(prefix, offset_mm)
-        grey = np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+        grey = grey_levels(image)
         with atomic_path(path) as temporary:
             Image.fromarray(grey).save(temporary, format="PNG")
         paths.append(path)

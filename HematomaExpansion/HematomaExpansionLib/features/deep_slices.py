@@ -324,6 +324,11 @@ def apply_window(hu: np.ndarray, level_hu: float, width_hu: float) -> np.ndarray
     return np.clip((np.asarray(hu, dtype=np.float64) - lower_hu) / width_hu, 0.0, 1.0).astype(np.float32)
 
 
+def grey_levels(image: np.ndarray) -> np.ndarray:
+    """A windowed image (values in [0, 1]) as 8-bit grey, ``round(255 * clip(value, 0, 1))``."""
+    return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
 def _require_same_grid(ct: sitk.Image, mask: sitk.Image) -> None:
     if grid_differences(mask, ct):
         raise InputError("the CT and the hematoma mask must share one voxel grid (size, spacing, origin)")

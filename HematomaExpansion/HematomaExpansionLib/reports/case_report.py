@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from ..common.atomic import write_text_atomic
+from ..features.deep_slices import grey_levels
 from ..features.pipeline import ExtractionResult
 from ..imaging.measurements import unit_of
 from ..model.applicability import ApplicabilityChecklist
@@ -46,7 +47,7 @@ def slice_overlay_png(image: np.ndarray, mask: np.ndarray | None, scale: int = S
     (the grey of the saved slice PNGs); the outline is the inner boundary of the enlarged mask
     (its pixels with a 4-neighbour outside the mask or the image), drawn in :data:`OUTLINE_RGB`.
     """
-    grey = np.rint(np.clip(np.asarray(image, dtype=float), 0.0, 1.0) * 255.0).astype(np.uint8)
+    grey = grey_levels(np.asarray(image, dtype=float))
     rgb = np.repeat(grey.repeat(scale, axis=0).repeat(scale, axis=1)[..., None], 3, axis=2)
     if mask is not None:
         inside = np.pad(np.asarray(mask, dtype=bool).repeat(scale, axis=0).repeat(scale, axis=1), 1)
