@@ -391,6 +391,33 @@ def test_predict_shows_the_measured_signs_and_records_measured_and_confirmed(
     assert "conventional signs measured present</td><td>blend sign, any hypodensity (swirl sign)" in html
 
 
+def test_predict_takes_the_onset_time_for_the_bat_score_from_the_clinical_values(
+    runtime, blend_case, radiomics_bundle
+):
+    from HematomaExpansionLib.mrml.loading import load_case
+    from HematomaExpansionLib.mrml.logic import HematomaExpansionLogicBase
+
+    _, paths = blend_case
+    logic = HematomaExpansionLogicBase(runtime)
+    volume, segmentation = load_case(runtime, paths["ct"], paths["hematoma"])
+    without = logic.predict(volume, segmentation, model=radiomics_bundle, device="cpu")
+    assert without.signs.bat_score is None
+    early = logic.predict(
+        volume, segmentation, model=radiomics_bundle, device="cpu", clinical={"onset_to_ct_h": "1.5"}
+    )
+    # Morotti 2018: blend 1 + any hypodensity 2 + onset-to-CT < 2.5 h 2.
+    assert early.signs.bat_score == 5
+    assert early.signs.bat_score == logic.measure_signs(volume, segmentation, onset_to_ct_h=1.5).bat_score
+    late = logic.predict(
+        volume, segmentation, model=radiomics_bundle, device="cpu", clinical={"clinical_onset_to_ct_h": 3}
+    )
+    assert late.signs.bat_score == 3
+    with pytest.raises(InputError, match=r"onset_to_ct_h=100 is outside 0-72 h"):
+        logic.predict(
+            volume, segmentation, model=radiomics_bundle, device="cpu", clinical={"onset_to_ct_h": 100}
+        )
+
+
 def test_predict_cohort_adds_the_measured_signs_as_columns(blend_case, radiomics_bundle, tmp_path):
     import csv
 

@@ -41,11 +41,13 @@ UNIT_SUFFIXES = {
     "_bpm": "1/min",
     "_inr": "INR",
 }
+#: The covariate the BAT score of the measured signs also uses.
+ONSET_TO_CT = "clinical_onset_to_ct_h"
 #: Plausible ranges (minimum, maximum) of known covariates; a value outside is refused.
 PLAUSIBLE_RANGES: dict[str, tuple[float | None, float | None]] = {
     "clinical_gcs": (3.0, 15.0),
     "clinical_nihss": (0.0, 42.0),
-    "clinical_onset_to_ct_h": (0.0, 72.0),
+    ONSET_TO_CT: (0.0, 72.0),
     "clinical_sbp_mmhg": (40.0, 300.0),
     "clinical_dbp_mmhg": (20.0, 200.0),
     "clinical_age_y": (0.0, 120.0),
@@ -191,6 +193,16 @@ def parse_covariates(specs: Sequence[CovariateSpec], values: Mapping[str, str | 
             f"{' '.join(f'{s.short_name}=...' for s in specs[:3])})"
         )
     return parsed
+
+
+def onset_to_ct_h(values: Mapping[str, str | float] | None) -> float | None:
+    """The onset-to-CT time among clinical values (``onset_to_ct_h``, hours), for the BAT score of the
+    measured signs; None when not given. Checked like a covariate (a number in its plausible range)."""
+    given = _canonical_names(values or {}).get(ONSET_TO_CT)
+    if given is None or (isinstance(given, str) and not given.strip()):
+        return None
+    spec = CovariateSpec(ONSET_TO_CT, unit_of(ONSET_TO_CT), "numeric", *PLAUSIBLE_RANGES[ONSET_TO_CT])
+    return parse_covariates([spec], {ONSET_TO_CT: given})[ONSET_TO_CT]
 
 
 def unused_covariates(specs: Sequence[CovariateSpec], values: Mapping[str, str | float]) -> list[str]:

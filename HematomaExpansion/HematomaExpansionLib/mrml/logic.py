@@ -229,13 +229,15 @@ class HematomaExpansionLogicBase:
 
         ``progress`` is called with each stage name; raising ``OperationCancelledError`` from it cancels.
         ``clinical``: the covariate values a model with clinical covariates needs (``gcs=14`` or
-        ``clinical_gcs=14``; see ``features.clinical.required_covariates``).
+        ``clinical_gcs=14``; see ``features.clinical.required_covariates``); ``onset_to_ct_h`` there
+        also gives the measured signs their BAT score.
         """
+        from ..features.clinical import onset_to_ct_h
         from ..model.prediction import predict_case
 
         bundle = model if isinstance(model, ModelBundle) else load_model(model, self.model_dirs)
         inputs = self.hematoma_inputs(volume_node, segmentation_node, segment)
-        signs = self.signs_of_inputs(inputs)
+        signs = self.signs_of_inputs(inputs, onset_to_ct_h(clinical))
         measured = (checklist or ApplicabilityChecklist()).with_measured(signs.present_titles)
         result = predict_case(
             inputs.ct,
