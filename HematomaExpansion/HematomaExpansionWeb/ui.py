@@ -205,27 +205,12 @@ def _model_section(ctrl: Any) -> None:
         update_modelValue="clinical_values = {...clinical_values, [f.short_name]: $event}",
         density="compact",
     )
-    v3.VCheckbox(
-        v_model=("check_onset",),
-        id=ids.CHECK_ONSET,
-        label="Onset-to-CT within 6 h",
-        density="compact",
-        hide_details=True,
-    )
-    v3.VCheckbox(
-        v_model=("check_spontaneous",),
-        id=ids.CHECK_SPONTANEOUS,
-        label="Spontaneous (non-traumatic) ICH",
-        density="compact",
-        hide_details=True,
-    )
-    v3.VCheckbox(
-        v_model=("check_no_signs",),
-        id=ids.CHECK_NO_SIGNS,
-        label="No conventional expansion signs",
-        density="compact",
-        hide_details=True,
-    )
+    for state, element_id, label in (
+        ("check_onset", ids.CHECK_ONSET, "Onset-to-CT within 6 h"),
+        ("check_spontaneous", ids.CHECK_SPONTANEOUS, "Spontaneous (non-traumatic) ICH"),
+        ("check_no_signs", ids.CHECK_NO_SIGNS, "No conventional expansion signs"),
+    ):
+        v3.VCheckbox(v_model=(state,), id=element_id, label=label, density="compact", hide_details=True)
     html.P("{{ signs_text }}", classes="text-caption")
 
 
