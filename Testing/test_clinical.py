@@ -275,6 +275,47 @@ def clinical_bundle(tmp_path_factory):
     return load_bundle(folder / "out" / "hematoma-expansion-clinical")
 
 
+@pytest.fixture(scope="module")
+def onset_bundle(tmp_path_factory):
+    """A clinical model on the onset-to-CT time and GCS."""
+    folder = tmp_path_factory.mktemp("onset_model")
+    columns, rows = synthetic_rows(150, seed=4)
+    rng = np.random.default_rng(9)
+    labels = np.array([row[2] for row in rows])
+    onset = np.clip(np.exp(rng.normal(1.5 - 0.6 * labels, 0.5)), 0.2, 24)
+    gcs = np.clip(np.round(13 - 2.5 * labels + rng.normal(0, 1.0, len(rows))), 3, 15)
+    rows = [[*r, o, g] for r, o, g in zip(rows, onset, gcs, strict=True)]
+    table = read_feature_table(
+        write_table(folder, [*columns, "clinical_onset_to_ct_h", "clinical_gcs"], rows)
+    )
+    config = TINY_CONFIG.__class__(**{**TINY_CONFIG.as_dict(), "univariate_filter": False})
+    train_models(table, folder / "out", kinds=["clinical"], config=config)
+    return load_bundle(folder / "out" / "hematoma-expansion-clinical")
+
+
+def test_the_logic_names_every_bad_covariate_also_when_the_onset_time_is_out_of_range(
+    runtime, onset_bundle, small_case, tmp_path
+):
+    from HematomaExpansionLib.mrml.loading import load_case
+    from HematomaExpansionLib.mrml.logic import HematomaExpansionLogicBase
+    from HematomaExpansionLib.synthetic import write_case
+
+    assert "clinical_onset_to_ct_h" in [spec.name for spec in required_covariates(onset_bundle)]
+    paths = write_case(small_case, tmp_path, "c1")
+    logic = HematomaExpansionLogicBase(runtime)
+    volume, segmentation = load_case(runtime, paths["ct"], paths["hematoma"])
+    with pytest.raises(InputError) as error:
+        logic.predict(volume, segmentation, model=onset_bundle, device="cpu", clinical={"onset_to_ct_h": 100})
+    message = str(error.value)
+    assert "onset_to_ct_h=100 is outside 0-72 h" in message
+    if "clinical_gcs" in onset_bundle.input_features:
+        assert "missing: gcs" in message
+    result = logic.predict(
+        volume, segmentation, model=onset_bundle, device="cpu", clinical={"onset_to_ct_h": 2, "gcs": 12}
+    )
+    assert result.signs.bat_score == logic.measure_signs(volume, segmentation, onset_to_ct_h=2).bat_score
+
+
 def test_a_clinical_model_asks_for_its_covariates_but_measures_the_volume(clinical_bundle):
     inputs = clinical_bundle.input_features
     assert set(inputs) <= {"clinical_gcs", "clinical_anticoagulation", "clinical_baseline_volume_ml"}

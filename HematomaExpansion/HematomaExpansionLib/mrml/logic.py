@@ -232,12 +232,11 @@ class HematomaExpansionLogicBase:
         ``clinical_gcs=14``; see ``features.clinical.required_covariates``); ``onset_to_ct_h`` there
         also gives the measured signs their BAT score.
         """
-        from ..features.clinical import onset_to_ct_h
         from ..model.prediction import predict_case
 
         bundle = model if isinstance(model, ModelBundle) else load_model(model, self.model_dirs)
         inputs = self.hematoma_inputs(volume_node, segmentation_node, segment)
-        signs = self.signs_of_inputs(inputs, onset_to_ct_h(clinical))
+        signs = self.signs_of_inputs(inputs, self._onset_for_signs(clinical, bundle))
         measured = (checklist or ApplicabilityChecklist()).with_measured(signs.present_titles)
         result = predict_case(
             inputs.ct,
@@ -260,6 +259,19 @@ class HematomaExpansionLogicBase:
         if checklist is not None:
             result.provenance["applicability"] = measured.as_dict()  # confirmed and measured
         return result
+
+    @staticmethod
+    def _onset_for_signs(clinical: Mapping[str, str | float] | None, bundle: ModelBundle) -> float | None:
+        """The onset-to-CT time for the BAT score; a bad value the model itself needs is left to
+        ``predict_case``, whose message names every missing or bad covariate at once."""
+        from ..features.clinical import ONSET_TO_CT, onset_to_ct_h, required_covariates
+
+        try:
+            return onset_to_ct_h(clinical)
+        except InputError:
+            if any(spec.name == ONSET_TO_CT for spec in required_covariates(bundle)):
+                return None
+            raise
 
     def measure_signs(
         self,
