@@ -106,3 +106,29 @@ def worker_pool(
     return concurrent.futures.ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(threads, modules)
     )
+
+
+def map_in_order(
+    task: Callable[..., Any],
+    calls: Sequence[tuple[Any, ...]],
+    jobs: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Any]:
+    """``task(*args)`` for each of ``calls``, in this process (``jobs`` 1) or in a :func:`worker_pool`
+    of ``jobs`` workers; the results in the order of ``calls``; ``progress(done, total)`` after each."""
+    results: dict[int, Any] = {}
+
+    def done(index: int, result: Any) -> None:
+        results[index] = result
+        if progress:
+            progress(len(results), len(calls))
+
+    if jobs == 1:
+        for index, args in enumerate(calls):
+            done(index, task(*args))
+    else:
+        with worker_pool(jobs, task) as pool:
+            futures = {pool.submit(task, *args): index for index, args in enumerate(calls)}
+            for future in concurrent.futures.as_completed(futures):
+                done(futures[future], future.result())
+    return [results[index] for index in range(len(calls))]

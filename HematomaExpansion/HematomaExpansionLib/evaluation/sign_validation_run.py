@@ -14,13 +14,12 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any
 
 import SimpleITK as sitk
 
-from ..cohort.executor import worker_pool
+from ..cohort.executor import map_in_order
 from ..common.atomic import (
     staged_folder,
     write_bytes_atomic,
@@ -90,20 +89,7 @@ def _safe_measure(ct_path: str, hematoma_path: str) -> dict[str, Any]:
 def _measure_all(
     rows: list[dict[str, str]], jobs: int, progress: Callable[[int, int], None] | None
 ) -> list[dict[str, Any]]:
-    results: dict[int, dict[str, Any]] = {}
-    if jobs == 1:
-        for i, row in enumerate(rows):
-            results[i] = _safe_measure(row["ct"], row["hematoma"])
-            if progress:
-                progress(len(results), len(rows))
-    else:
-        with worker_pool(jobs, _safe_measure) as pool:
-            futures = {pool.submit(_safe_measure, r["ct"], r["hematoma"]): i for i, r in enumerate(rows)}
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                if progress:
-                    progress(len(results), len(rows))
-    return [results[i] for i in range(len(rows))]
+    return map_in_order(_safe_measure, [(row["ct"], row["hematoma"]) for row in rows], jobs, progress)
 
 
 def _case_rows(

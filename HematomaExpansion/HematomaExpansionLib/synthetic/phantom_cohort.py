@@ -14,14 +14,13 @@ import math
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..cohort.executor import worker_pool
+from ..cohort.executor import map_in_order
 from ..common.atomic import write_text_atomic
 from ..common.errors import InputError
 from ..evaluation.roc import delong_ci
@@ -252,22 +251,10 @@ def _generate_cases(
 ) -> list[dict[str, Any]]:
     """:func:`generate_case` for cases 0 .. n-1, here, in ``jobs`` worker processes or on a Dask
     cluster (``scheduler``, a ``distributed.Client``), in order."""
-    results: dict[int, dict[str, Any]] = {}
     if scheduler is not None:
         results = _generate_on_cluster(n, seed, cases_dir, scheduler, progress)
-    elif jobs == 1:
-        for index in range(n):
-            results[index] = generate_case(seed, index, cases_dir)
-            if progress:
-                progress(len(results), n)
-    else:
-        with worker_pool(jobs, generate_case) as pool:
-            futures = {pool.submit(generate_case, seed, index, cases_dir): index for index in range(n)}
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                if progress:
-                    progress(len(results), n)
-    return [results[index] for index in range(n)]
+        return [results[index] for index in range(n)]
+    return map_in_order(generate_case, [(seed, index, cases_dir) for index in range(n)], jobs, progress)
 
 
 def _write_manifest(path: Path, rows: list[dict[str, str]], split: list[str]) -> Path:

@@ -15,12 +15,11 @@ import io
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..cohort.executor import worker_pool
+from ..cohort.executor import map_in_order
 from ..common.atomic import write_json_atomic, write_text_atomic
 from ..common.errors import InputError
 from ..common.versions import software_versions
@@ -164,20 +163,7 @@ def write_sign_phantoms(
     cases = plan_cases(seed, n_per_sign, n_per_control)
     cases_dir = out / "cases"
     cases_dir.mkdir(parents=True, exist_ok=True)
-    rows: dict[int, dict[str, str]] = {}
-    if jobs == 1:
-        for i, case in enumerate(cases):
-            rows[i] = write_sign_case(case, cases_dir)
-            if progress:
-                progress(len(rows), len(cases))
-    else:
-        with worker_pool(jobs, write_sign_case) as pool:
-            futures = {pool.submit(write_sign_case, case, cases_dir): i for i, case in enumerate(cases)}
-            for future in as_completed(futures):
-                rows[futures[future]] = future.result()
-                if progress:
-                    progress(len(rows), len(cases))
-    ordered = [rows[i] for i in range(len(cases))]
+    ordered = map_in_order(write_sign_case, [(case, cases_dir) for case in cases], jobs, progress)
     write_settings(out, seed, n_per_sign, n_per_control)
     manifest = _write_manifest(out / "manifest.csv", ordered)
     positives = {name: sum(int(r[f"true_{name}"]) for r in ordered) for name in SIGN_NAMES}
