@@ -257,40 +257,48 @@ def small_case():
     return small_phantom(12.0, seed=4)
 
 
-@pytest.fixture(scope="module")
-def clinical_bundle(tmp_path_factory):
-    """A clinical model on gcs, anticoagulation and the measured baseline volume."""
-    folder = tmp_path_factory.mktemp("clinical_model")
-    columns, rows = synthetic_rows(150, seed=3)
-    rng = np.random.default_rng(8)
+def _clinical_bundle(folder: Path, seed: int, covariates):
+    """A clinical model on 150 synthetic rows (seed ``seed``) plus the columns ``covariates(labels,
+    rng)`` returns ({name: values}, drawn in that order from ``rng`` seeded ``seed + 5``)."""
+    columns, rows = synthetic_rows(150, seed=seed)
     labels = np.array([row[2] for row in rows])
-    gcs = np.clip(np.round(13 - 2.5 * labels + rng.normal(0, 1.0, len(rows))), 3, 15)
-    anticoagulated = (rng.random(len(rows)) < 0.1 + 0.5 * labels).astype(int)
-    volume = np.exp(rng.normal(2.5 + 0.6 * labels, 0.5))
-    rows = [[*r, g, a, v] for r, g, a, v in zip(rows, gcs, anticoagulated, volume, strict=True)]
-    names = ["clinical_gcs", "clinical_anticoagulation", "clinical_baseline_volume_ml"]
-    table = read_feature_table(write_table(folder, [*columns, *names], rows))
+    values = covariates(labels, np.random.default_rng(seed + 5))
+    rows = [[*row, *extra] for row, extra in zip(rows, zip(*values.values(), strict=True), strict=True)]
+    table = read_feature_table(write_table(folder, [*columns, *values], rows))
     config = TINY_CONFIG.__class__(**{**TINY_CONFIG.as_dict(), "univariate_filter": False})
     train_models(table, folder / "out", kinds=["clinical"], config=config)
     return load_bundle(folder / "out" / "hematoma-expansion-clinical")
+
+
+def _gcs(labels, rng):
+    return np.clip(np.round(13 - 2.5 * labels + rng.normal(0, 1.0, len(labels))), 3, 15)
+
+
+@pytest.fixture(scope="module")
+def clinical_bundle(tmp_path_factory):
+    """A clinical model on gcs, anticoagulation and the measured baseline volume."""
+    return _clinical_bundle(
+        tmp_path_factory.mktemp("clinical_model"),
+        3,
+        lambda labels, rng: {
+            "clinical_gcs": _gcs(labels, rng),
+            "clinical_anticoagulation": (rng.random(len(labels)) < 0.1 + 0.5 * labels).astype(int),
+            "clinical_baseline_volume_ml": np.exp(rng.normal(2.5 + 0.6 * labels, 0.5)),
+        },
+    )
 
 
 @pytest.fixture(scope="module")
 def onset_bundle(tmp_path_factory):
     """A clinical model on the onset-to-CT time and GCS."""
-    folder = tmp_path_factory.mktemp("onset_model")
-    columns, rows = synthetic_rows(150, seed=4)
-    rng = np.random.default_rng(9)
-    labels = np.array([row[2] for row in rows])
-    onset = np.clip(np.exp(rng.normal(1.5 - 0.6 * labels, 0.5)), 0.2, 24)
-    gcs = np.clip(np.round(13 - 2.5 * labels + rng.normal(0, 1.0, len(rows))), 3, 15)
-    rows = [[*r, o, g] for r, o, g in zip(rows, onset, gcs, strict=True)]
-    table = read_feature_table(
-        write_table(folder, [*columns, "clinical_onset_to_ct_h", "clinical_gcs"], rows)
+    return _clinical_bundle(
+        tmp_path_factory.mktemp("onset_model"),
+        4,
+        lambda labels, rng: {
+            "clinical_onset_to_ct_h": np.clip(np.exp(rng.normal(1.5 - 0.6 * labels, 0.5)), 0.2, 24),
+            "clinical_gcs": _gcs(labels, rng),
+        },
     )
-    config = TINY_CONFIG.__class__(**{**TINY_CONFIG.as_dict(), "univariate_filter": False})
-    train_models(table, folder / "out", kinds=["clinical"], config=config)
-    return load_bundle(folder / "out" / "hematoma-expansion-clinical")
 
 
 def test_the_logic_names_every_bad_covariate_also_when_the_onset_time_is_out_of_range(
