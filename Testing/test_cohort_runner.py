@@ -1,10 +1,14 @@
-"""The generic cohort runner: cache hits, recomputation, resume, failures, strict, workers, progress."""
+"""The cohort runner: cache hits, recomputation, resume, failures, strict, workers that die, progress."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
+import signal
+import threading
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -14,7 +18,7 @@ import pytest
 from HematomaExpansionLib.cohort.cache import path_sha256
 from HematomaExpansionLib.cohort.executor import threads_per_worker
 from HematomaExpansionLib.cohort.progress import ProgressBar
-from HematomaExpansionLib.cohort.runner import run_cohort
+from HematomaExpansionLib.cohort.runner import map_in_order, run_cohort
 from HematomaExpansionLib.common.errors import InputError
 
 CONFIG = {"extractor": "v1"}
@@ -54,6 +58,31 @@ def torch_threads(case: FileCase) -> dict[str, object]:
     import torch
 
     return {"threads": torch.get_num_threads()}
+
+
+def wait_to_be_killed(case: FileCase, markers: Path, victim: str) -> dict[str, object]:
+    """Picklable process: on its first run, case ``victim`` writes its worker's PID and waits to be killed."""
+    if case.case_id == victim:
+        first = markers / "first.pid"
+        if not first.exists():
+            first.write_text(str(os.getpid()))
+            time.sleep(120)
+        (markers / "retry.pid").write_text(str(os.getpid()))
+    return summarise(case)
+
+
+def square_and_pid(value: int) -> dict[str, int]:
+    """Picklable call: ``value`` squared and the PID that computed it; a negative value raises."""
+    if value < 0:
+        raise ValueError(f"negative value {value}")
+    return {"square": value * value, "pid": os.getpid()}
+
+
+def exit_on(case: FileCase, doomed: str) -> dict[str, object]:
+    """Picklable process that ends its worker process at once (no exception) on case ``doomed``."""
+    if case.case_id == doomed:
+        os._exit(3)
+    return summarise(case)
 
 
 class Recorder:
@@ -208,6 +237,91 @@ def test_worker_processes_give_the_same_results_and_failures_as_in_process(cases
     assert read_errors(tmp_path / "parallel") == read_errors(tmp_path / "serial")
     threads = run_cohort(cases[:2], torch_threads, tmp_path / "threads", jobs=2)
     assert {r["threads"] for r in threads.results.values()} == {threads_per_worker(2)}
+
+
+def _kill_when_marked(marker: Path, killed: list[int]) -> None:
+    deadline = time.monotonic() + 300
+    while not marker.exists() or not marker.read_text():
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
+    killed.append(int(marker.read_text()))
+    os.kill(killed[0], signal.SIGKILL)
+
+
+def _children() -> set[int]:
+    """PIDs of this process's live children."""
+    children = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[1]) == os.getpid():
+            children.add(int(stat.parent.name))
+    return children
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_a_local_worker_killed_mid_case_costs_only_time(cases, tmp_path):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    killed: list[int] = []
+    killer = threading.Thread(target=_kill_when_marked, args=(markers / "first.pid", killed))
+    observed: set[int] = set()
+    watcher_done = threading.Event()
+
+    def watch_children() -> None:  # the worker processes of the run's LocalCluster
+        while not watcher_done.is_set():
+            observed.update(_children())
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch_children)
+    killer.start()
+    watcher.start()
+    try:
+        process = partial(wait_to_be_killed, markers=markers, victim="case_2")
+        result = run_cohort(cases, process, tmp_path / "out", jobs=2, cache_key=CONFIG, progress=False)
+    finally:
+        watcher_done.set()
+        killer.join()
+        watcher.join()
+    assert killed and killed[0] in observed  # a SIGKILL of one of the run's worker processes, mid-case
+    assert int((markers / "retry.pid").read_text()) != killed[0]  # the case ran again on another worker
+    assert (result.n_computed, result.failures) == (5, [])
+    assert result.results == {c.case_id: expected(c) for c in cases}
+    assert read_errors(tmp_path / "out") == []
+    assert sorted(p.name for p in (tmp_path / "out" / "cases").iterdir()) == [
+        f"case_{i}.json" for i in range(5)
+    ]
+
+
+def test_a_case_that_kills_every_worker_fails_after_one_retry_and_the_others_finish(cases, tmp_path):
+    out = tmp_path / "out"
+    result = run_cohort(
+        cases, partial(exit_on, doomed="case_1"), out, jobs=2, cache_key=CONFIG, progress=False
+    )
+    assert list(result.results) == ["case_0", "case_2", "case_3", "case_4"]
+    assert all(result.results[c] == expected(cases[int(c[-1])]) for c in result.results)
+    assert [(f.case_id, f.error_type) for f in result.failures] == [("case_1", "KilledWorker")]
+    assert "on 2 different workers" in result.failures[0].message  # the first run and one retry
+    assert [(r["case_id"], r["error_type"]) for r in read_errors(out)] == [("case_1", "KilledWorker")]
+    rerun = run_cohort(cases, summarise, out, jobs=1, cache_key=CONFIG, progress=False)  # retried next run
+    assert (rerun.n_computed, rerun.n_cached, rerun.failures) == (1, 4, [])
+
+
+def test_map_in_order_gives_the_in_process_results_in_order_on_a_local_cluster():
+    calls = [(i,) for i in range(7)]
+    seen: list[tuple[int, int]] = []
+    here = map_in_order(square_and_pid, calls, jobs=1)
+    there = map_in_order(
+        square_and_pid, calls, jobs=2, progress=lambda done, total: seen.append((done, total))
+    )
+    assert [r["square"] for r in there] == [r["square"] for r in here] == [i * i for i in range(7)]
+    assert {r["pid"] for r in here} == {os.getpid()} and os.getpid() not in {r["pid"] for r in there}
+    assert seen == [(k, 7) for k in range(1, 8)]
+    with pytest.raises(ValueError, match="negative value -1"):
+        map_in_order(square_and_pid, [(0,), (-1,)], jobs=2)
 
 
 def test_threads_per_worker_share_the_cores():

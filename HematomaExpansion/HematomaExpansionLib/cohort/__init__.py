@@ -2,8 +2,8 @@
 
 Modules: :mod:`.manifest` (reading a manifest), :mod:`.labels` (expansion definition, stratified
 split), :mod:`.runner` (one cached, resumable job per case) with :mod:`.cache`, :mod:`.executor`
-(worker processes), :mod:`.dask_executor`
-(a Dask cluster) and :mod:`.progress`, :mod:`.extraction` with :mod:`.feature_table` (the
+(a local Dask cluster of worker processes), :mod:`.dask_executor`
+(running on a Dask cluster) and :mod:`.progress`, :mod:`.extraction` with :mod:`.feature_table` (the
 labelled feature table) and :mod:`.prediction` (the predictions table). Extraction and prediction
 take the per-case job as an argument; the jobs that need a Slicer scene, and the functions bound
 to them, are in ``mrml.cohort_jobs``. Public names are importable from here; a module is imported
@@ -18,9 +18,16 @@ _EXPORTS = {
     ".manifest": ("CASE_ID_PATTERN", "CohortCase", "read_manifest"),
     ".labels": ("ExpansionDefinition", "assign_split"),
     ".cache": ("CASES_FOLDER", "RunnableCase", "case_cache_key", "path_sha256"),
-    ".executor": ("available_cores", "threads_per_worker", "worker_pool"),
+    ".executor": ("available_cores", "local_cluster", "threads_per_worker"),
     ".progress": ("ProgressBar",),
-    ".runner": ("ERRORS_FILE", "CaseFailure", "CohortRunResult", "run_cohort", "write_errors"),
+    ".runner": (
+        "ERRORS_FILE",
+        "CaseFailure",
+        "CohortRunResult",
+        "map_in_order",
+        "run_cohort",
+        "write_errors",
+    ),
     ".feature_table": ("FEATURES_FILE", "PROVENANCE_FILE", "TABLE_COLUMNS"),
     ".extraction": ("CohortExtraction", "extract_cohort", "extraction_cache_key"),
     ".prediction": (

@@ -1,9 +1,10 @@
 """Cohort jobs on an existing Dask cluster (``--scheduler tcp://HOST:PORT``) through ``distributed.Client``.
 
 The client (the process that runs the cohort) submits one task per case and writes each result to
-the cache as it arrives, as with the local pool. Inputs and the output folder must be on storage
-the workers share: at start every worker must be able to write the output folder, and a worker
-that cannot read a case's files fails that case with a message saying so. A case whose worker
+the cache as it arrives; ``--jobs N`` takes the same path on a local cluster
+(:func:`.executor.local_cluster`). Inputs and the output folder must be on storage the workers
+share: at start every worker must be able to write the output folder, and a worker that cannot
+read a case's files fails that case with a message saying so. A case whose worker
 dies is run again on another worker as often as the scheduler's
 ``distributed.scheduler.allowed-failures`` allows (1 in the tests: once), then fails with
 ``KilledWorker``; a failing case never blocks the others. Each worker imports the job's modules
@@ -104,8 +105,20 @@ def _check_folder_writable(folder: str) -> str | None:
         return f"{socket.gethostname()}: {error}"
 
 
-def prepare_workers(client: Any, task: Callable[..., Any], preload: Sequence[str], out_dir: Path) -> None:
-    """Register :class:`CohortWorkerSetup` and check that every worker can write ``out_dir``."""
+def prepare_workers(
+    client: Any, task: Callable[..., Any], preload: Sequence[str], out_dir: Path | None
+) -> None:
+    """Register :class:`CohortWorkerSetup` and check that every worker can write ``out_dir`` (if given)."""
+    if out_dir is not None:
+        _check_workers_can_write(client, Path(out_dir))
+    hosts: dict[str, int] = {}
+    for worker in client.scheduler_info()["workers"].values():
+        hosts[worker["host"]] = hosts.get(worker["host"], 0) + 1
+    client.register_plugin(CohortWorkerSetup(worker_modules(task, preload), hosts))
+
+
+def _check_workers_can_write(client: Any, out_dir: Path) -> None:
+    """``InputError`` naming the workers that cannot write ``out_dir`` (created here if missing)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     problems = {
         worker: problem
@@ -118,10 +131,6 @@ def prepare_workers(client: Any, task: Callable[..., Any], preload: Sequence[str
             f"{len(problems)} Dask worker(s) cannot write the output folder {out_dir} "
             f"(it must be on storage the workers share); {worker}: {problem}"
         )
-    hosts: dict[str, int] = {}
-    for worker in client.scheduler_info()["workers"].values():
-        hosts[worker["host"]] = hosts.get(worker["host"], 0) + 1
-    client.register_plugin(CohortWorkerSetup(worker_modules(task, preload), hosts))
 
 
 def run_case_on_worker(task: Callable[[Any], Any], case: Any) -> tuple[Any, float]:

@@ -1,38 +1,34 @@
-"""Worker processes for cohort jobs: never forked from the caller, preloaded, with a share of the cores.
+"""Worker processes on this machine for cohort jobs: a Dask ``LocalCluster``, with a share of the cores.
 
-Worker processes are never forked from the calling process (torch and VTK are not safe to fork
-once initialised). On Linux they fork from a "forkserver" process that has imported the task's
-module and the ``preload`` modules once but run nothing; on macOS (where forking after system
-frameworks are loaded is unsafe) and Windows they are spawned, and each imports everything itself.
-On 2 cores, 5 small cases with jobs=2 took 14-15 s with the preloaded forkserver and 30-50 s with
-spawn, the difference being the import of torch, pyradiomics and slicer-core in each worker. As
-with any multiprocessing, a script that starts workers needs an ``if __name__ == "__main__":``
-guard. Each worker gets ``max(1, cores // workers)`` ITK (and, where imported, torch) threads, so
-that the workers together use the cores once.
-
-Workers exit with the process that started the pool: a daemon thread in each waits for that
-process to end (its sentinel, ``multiprocessing.parent_process()``) and ends the worker, so that a killed run
-leaves no workers behind. The forkserver and the resource tracker then exit on their own, since the
-workers held the last ends of their pipes.
+``--jobs N`` (N > 1) runs the cases on :func:`local_cluster`, a ``distributed.LocalCluster`` of N
+worker processes with one thread each, through the same ``distributed.Client`` code path as
+``--scheduler`` (:mod:`.dask_executor`). The workers are spawned once per run (not forked: torch
+and VTK are not safe to fork once initialised) and import the job's modules once each
+(:class:`.dask_executor.CohortWorkerSetup`, :func:`prepare_worker`), with ``max(1, cores // workers)``
+ITK (and, where imported, torch) threads, so that together they use the cores once. A case whose
+worker dies is run once more on another worker, then fails with ``KilledWorker``. A worker exits at
+once when the process that started the cluster ends, also after a ``kill -9`` (distributed's child
+processes watch a pipe from their parent). As with any multiprocessing, a script that starts workers
+needs an ``if __name__ == "__main__":`` guard.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import importlib
 import logging
-import multiprocessing
 import os
 import sys
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
-#: Exit status of a worker whose starting process is gone.
-EXIT_ORPHANED = 70
+#: How often the local cluster reruns a case whose worker died, before it fails with ``KilledWorker``.
+ALLOWED_FAILURES = 1
+#: Environment variables that set the thread count of numpy's BLAS and OpenMP in a worker.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def available_cores() -> int:
@@ -45,14 +41,6 @@ def available_cores() -> int:
 def threads_per_worker(jobs: int, cores: int | None = None) -> int:
     """Threads each of ``jobs`` workers may use so that together they do not oversubscribe."""
     return max(1, (cores or available_cores()) // max(1, jobs))
-
-
-def _exit_with_parent() -> None:
-    """Wait until the process that started the pool is gone, then end this worker at once."""
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        parent.join()  # waits on the parent's sentinel, which closes when the parent ends
-        os._exit(EXIT_ORPHANED)
 
 
 def timed_call(task: Callable[[Any], Any], case: Any) -> tuple[Any, float]:
@@ -81,54 +69,60 @@ def prepare_worker(threads: int, modules: Sequence[str]) -> None:
         torch.set_num_threads(threads)
 
 
-def _start_worker(threads: int, modules: Sequence[str]) -> None:
-    """Exit with the parent, import the worker's modules (a forkserver's children have them), limit threads."""
-    threading.Thread(target=_exit_with_parent, name="exit-with-parent", daemon=True).start()
-    prepare_worker(threads, modules)
+@contextmanager
+def _process_state_kept(variables: Sequence[str]) -> Iterator[None]:
+    """Keep distributed's INFO lines out of the terminal and restore ``variables`` of the environment.
 
-
-def worker_pool(
-    workers: int, task: Callable[..., Any], preload: Sequence[str] = ()
-) -> concurrent.futures.ProcessPoolExecutor:
-    """A pool of ``workers`` processes for ``task`` (see the module docstring); use it as a context manager.
-
-    ``preload`` names modules the workers need (heavy imports), imported once before they start.
+    distributed's INFO lines reach the terminal through the root logger's handler when it is first
+    imported after logging is configured (as by the command line); its nanny sets the workers'
+    environment variables in this process's environment before it spawns them.
     """
-    modules = worker_modules(task, preload)
-    if sys.platform.startswith("linux"):
-        context = multiprocessing.get_context("forkserver")
-        # Takes effect when this process first starts its forkserver; later calls reuse that server.
-        context.set_forkserver_preload(modules)
-    else:
-        context = multiprocessing.get_context("spawn")
+    distributed_logger = logging.getLogger("distributed")
+    level = distributed_logger.level
+    saved = {name: os.environ.get(name) for name in variables}
+    distributed_logger.setLevel(max(logging.WARNING, distributed_logger.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        distributed_logger.setLevel(level)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def local_cluster(workers: int) -> Iterator[Any]:
+    """A ``distributed.Client`` of a ``LocalCluster`` of ``workers`` one-thread processes on 127.0.0.1.
+
+    A worker holds only the case it runs (no queue of its own: a worker's death then counts against
+    that case alone) and has no memory limit of its own (as worker processes had before: one large
+    case may use more than its share). No dashboard (the scheduler's HTTP endpoint on a free port of
+    127.0.0.1); distributed's INFO lines stay out of the terminal; the cluster is closed on exit.
+    """
+    import dask
+    from distributed import Client, LocalCluster
+
     threads = threads_per_worker(workers)
+    settings: dict[str, Any] = {
+        "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+        "distributed.scheduler.worker-saturation": 1.0,
+    }
+    settings.update({f"distributed.nanny.pre-spawn-environ.{name}": threads for name in THREAD_VARIABLES})
+    variables = [*dask.config.get("distributed.nanny.pre-spawn-environ"), "PYTHONHASHSEED"]
     logger.info("starting %d worker processes, %d threads each", workers, threads)
-    return concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(threads, modules)
-    )
-
-
-def map_in_order(
-    task: Callable[..., Any],
-    calls: Sequence[tuple[Any, ...]],
-    jobs: int,
-    progress: Callable[[int, int], None] | None = None,
-) -> list[Any]:
-    """``task(*args)`` for each of ``calls``, in this process (``jobs`` 1) or in a :func:`worker_pool`
-    of ``jobs`` workers; the results in the order of ``calls``; ``progress(done, total)`` after each."""
-    results: dict[int, Any] = {}
-
-    def done(index: int, result: Any) -> None:
-        results[index] = result
-        if progress:
-            progress(len(results), len(calls))
-
-    if jobs == 1:
-        for index, args in enumerate(calls):
-            done(index, task(*args))
-    else:
-        with worker_pool(jobs, task) as pool:
-            futures = {pool.submit(task, *args): index for index, args in enumerate(calls)}
-            for future in concurrent.futures.as_completed(futures):
-                done(futures[future], future.result())
-    return [results[index] for index in range(len(calls))]
+    with _process_state_kept(variables):
+        with dask.config.set(settings):
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                memory_limit=0,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+                scheduler_kwargs={"dashboard": False},
+                silence_logs=logging.WARNING,
+            )
+        with cluster, Client(cluster, set_as_default=False) as client:
+            yield client

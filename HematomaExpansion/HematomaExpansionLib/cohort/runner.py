@@ -8,15 +8,18 @@ A rerun with the same key reads the cache and computes nothing; a changed input 
 recomputes that case; an interrupted run resumes where it stopped, since every finished case is
 written at once (atomically). Failed cases are not cached: they are listed in
 ``<out_dir>/errors.csv`` and retried by the next run. A full disk stops the run (its ``OSError`` is
-raised; the cases finished before it stay cached). Worker processes come from
-:func:`.executor.worker_pool`, and exit when the process that runs the cohort is killed; with a
-``scheduler`` (a ``distributed.Client``) the cases run on that Dask cluster
-(:mod:`.dask_executor`), and this process still writes the cache and ``errors.csv``.
+raised; the cases finished before it stay cached).
+
+Cases run in this process (``jobs`` 1) or on Dask workers through one code path: a
+``distributed.Client`` of a local cluster of ``jobs`` worker processes
+(:func:`.executor.local_cluster`, which exit when the process that runs the cohort is killed) or,
+with a ``scheduler``, the user's client of an existing cluster (:mod:`.dask_executor`); this
+process writes the cache and ``errors.csv`` as results arrive. :func:`map_in_order` runs plain
+calls the same way (phantom and sign-phantom generation, the sign validation).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,7 +30,7 @@ from typing import Any
 from ..common.atomic import is_disk_full, write_csv_atomic
 from ..common.errors import InputError
 from .cache import RunnableCase, cache_path, case_cache_key, read_cached, write_cached
-from .executor import available_cores, timed_call, worker_pool
+from .executor import available_cores, local_cluster, timed_call
 from .manifest import CASE_ID_PATTERN
 from .progress import ProgressBar
 
@@ -144,14 +147,8 @@ class _Run:
     def compute_in_workers(
         self, pending: Sequence[RunnableCase], process_case: CaseJob, workers: int, preload: Sequence[str]
     ) -> None:
-        logger.info("running %d cases in %d worker processes", len(pending), workers)
-        executor = worker_pool(workers, process_case, preload=("torch", *preload))
-        try:
-            futures = {executor.submit(timed_call, process_case, case): case for case in pending}
-            self.collect(futures, concurrent.futures.as_completed(futures))
-        finally:
-            # On a strict stop or an interruption, cases not yet started are dropped.
-            executor.shutdown(wait=True, cancel_futures=True)
+        with local_cluster(workers) as client:
+            self.compute_on_cluster(pending, process_case, client, preload)
 
     def compute_on_cluster(
         self, pending: Sequence[RunnableCase], process_case: CaseJob, client: Any, preload: Sequence[str]
@@ -164,6 +161,7 @@ class _Run:
         try:
             self.collect(futures, dask_executor.completed(client, futures))
         finally:
+            # On a strict stop or an interruption, cases not yet finished are dropped.
             dask_executor.cancel(client, futures)
 
     def collect(self, futures: Mapping[Any, RunnableCase], finished: Iterable[Any]) -> None:
@@ -192,9 +190,9 @@ def run_cohort(
 ) -> CohortRunResult:
     """Run ``process_case`` on every case not already cached under the same key; see the module docstring.
 
-    ``jobs`` > 1 runs cases in that many worker processes (``process_case`` and the cases must
-    then be picklable: a module-level function or a ``functools.partial`` of one); ``jobs`` <= 0
-    uses one per core; 1 runs them in this process. A case that raises an ``Exception`` is
+    ``jobs`` > 1 runs cases on a local cluster of that many worker processes (``process_case`` and
+    the cases must then be picklable: a module-level function or a ``functools.partial`` of one);
+    ``jobs`` <= 0 uses one per core; 1 runs them in this process. A case that raises an ``Exception`` is
     listed in ``errors.csv`` while the others go on; with ``strict`` the first failure stops the
     run and is raised (an ``InputError`` stays one, others become ``RuntimeError``), with the
     case ID in the message. ``KeyboardInterrupt`` stops the run; finished cases stay cached.
@@ -230,3 +228,44 @@ def run_cohort(
         elapsed_s=time.perf_counter() - started,
         errors_path=errors_path,
     )
+
+
+def map_in_order(
+    task: Callable[..., Any],
+    calls: Sequence[tuple[Any, ...]],
+    jobs: int,
+    progress: Callable[[int, int], None] | None = None,
+    client: Any = None,
+    writes_to: Path | None = None,
+) -> list[Any]:
+    """``task(*args)`` for each of ``calls``, in the order of ``calls``; ``progress(done, total)`` after each.
+
+    In this process for ``jobs`` 1 without ``client``; otherwise on the Dask cluster of ``client``
+    (a ``distributed.Client``) or of a :func:`.executor.local_cluster` of ``jobs`` workers, whose
+    every worker must be able to write ``writes_to`` if given. The first call that raises stops
+    the others and its exception is raised.
+    """
+    if client is None and jobs != 1:
+        with local_cluster(max(1, min(jobs, len(calls)))) as local:
+            return map_in_order(task, calls, jobs, progress, local, writes_to)
+    results: dict[int, Any] = {}
+
+    def done(index: int, result: Any) -> None:
+        results[index] = result
+        if progress:
+            progress(len(results), len(calls))
+
+    if client is None:
+        for index, args in enumerate(calls):
+            done(index, task(*args))
+    else:
+        from . import dask_executor
+
+        dask_executor.prepare_workers(client, task, (), writes_to)
+        futures = dask_executor.submit_calls(client, task, calls)
+        try:
+            for future in dask_executor.completed(client, futures):
+                done(futures[future], future.result())
+        finally:
+            dask_executor.cancel(client, futures)
+    return [results[index] for index in range(len(calls))]

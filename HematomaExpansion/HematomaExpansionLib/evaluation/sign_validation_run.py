@@ -1,8 +1,9 @@
 """The sign validation run: ``measure_signs`` on every phantom case of a sign phantom manifest, the
 agreement with the truth per sign, and the report (JSON, per-case CSV, markdown, example figures).
 
-The cases run here or in ``jobs`` worker processes (:func:`..cohort.executor.worker_pool`); a case
-that fails is listed with its error and left out of the counts. The outputs appear together in
+The cases run here or on a local cluster of ``jobs`` worker processes
+(:func:`..cohort.runner.map_in_order`); a case that fails is listed with its error and left out of
+the counts. The outputs appear together in
 ``out`` (:func:`..common.atomic.staged_folder`); other files there are kept.
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 
 import SimpleITK as sitk
 
-from ..cohort.executor import map_in_order
+from ..cohort.runner import map_in_order
 from ..common.atomic import (
     staged_folder,
     write_bytes_atomic,

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cohort.executor import map_in_order
+from ..cohort.runner import map_in_order
 from ..common.atomic import write_text_atomic
 from ..common.errors import InputError
 from ..evaluation.roc import delong_ci
@@ -221,26 +221,6 @@ def _check_arguments(n: int, out: Path, test_fraction: float, jobs: int) -> None
         raise InputError("phantom cohort: " + "; ".join(problems))
 
 
-def _generate_on_cluster(
-    n: int, seed: int, cases_dir: Path, client: Any, progress: Callable[[int, int], None] | None
-) -> dict[int, dict[str, Any]]:
-    """:func:`generate_case` for cases 0 .. n-1 on the Dask cluster of ``client``."""
-    from ..cohort import dask_executor
-
-    dask_executor.prepare_workers(client, generate_case, (), cases_dir)
-    calls = [(seed, index, str(cases_dir.resolve())) for index in range(n)]
-    futures = dask_executor.submit_calls(client, generate_case, calls)
-    results: dict[int, dict[str, Any]] = {}
-    try:
-        for future in dask_executor.completed(client, futures):
-            results[futures[future]] = future.result()
-            if progress:
-                progress(len(results), n)
-    finally:
-        dask_executor.cancel(client, futures)
-    return results
-
-
 def _generate_cases(
     n: int,
     seed: int,
@@ -249,12 +229,10 @@ def _generate_cases(
     progress: Callable[[int, int], None] | None,
     scheduler: Any = None,
 ) -> list[dict[str, Any]]:
-    """:func:`generate_case` for cases 0 .. n-1, here, in ``jobs`` worker processes or on a Dask
-    cluster (``scheduler``, a ``distributed.Client``), in order."""
-    if scheduler is not None:
-        results = _generate_on_cluster(n, seed, cases_dir, scheduler, progress)
-        return [results[index] for index in range(n)]
-    return map_in_order(generate_case, [(seed, index, cases_dir) for index in range(n)], jobs, progress)
+    """:func:`generate_case` for cases 0 .. n-1, here, on a local cluster of ``jobs`` worker processes
+    or on a Dask cluster (``scheduler``, a ``distributed.Client``), in order."""
+    calls = [(seed, index, str(cases_dir.resolve())) for index in range(n)]
+    return map_in_order(generate_case, calls, jobs, progress, client=scheduler, writes_to=cases_dir)
 
 
 def _write_manifest(path: Path, rows: list[dict[str, str]], split: list[str]) -> Path:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..cohort.executor import map_in_order
+from ..cohort.runner import map_in_order
 from ..common.atomic import write_json_atomic, write_text_atomic
 from ..common.errors import InputError
 from ..common.versions import software_versions

@@ -1,0 +1,71 @@
+"""The speed and memory targets of one ``make bench`` run, collected from its benchmark scripts.
+
+Each benchmark (``bench.py``, ``bench_cold.py``, ``bench_cohort.py``) prints its own report and
+records every target it measures with :func:`record`; ``make bench`` clears the record first
+(``--reset``) and prints them all together last (no arguments), so that one run shows every target
+with its measured figure and whether it was met, and whether the machine was busy while it was
+measured (a busy machine's figures are slower than the targets' idle figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from HematomaExpansionLib.reports.text_table import format_table
+
+RECORD_FILE = Path(
+    os.environ.get(
+        "HEMATOMA_BENCH_RECORD", Path(__file__).resolve().parents[1] / "build" / "bench" / "targets.jsonl"
+    )
+)
+
+
+def verdict(met: bool) -> str:
+    """How a target reads in every report."""
+    return "met" if met else "NOT MET"
+
+
+def record(source: str, target: str, measured: str, met: bool, busy: bool) -> None:
+    """Add one measured target of ``source`` (a benchmark script's name) to this run's record."""
+    RECORD_FILE.parent.mkdir(parents=True, exist_ok=True)
+    line = {"source": source, "target": target, "measured": measured, "met": met, "busy": busy}
+    with RECORD_FILE.open("a", encoding="utf-8") as stream:
+        stream.write(json.dumps(line) + "\n")
+
+
+def _summary() -> None:
+    lines = RECORD_FILE.read_text(encoding="utf-8").splitlines() if RECORD_FILE.is_file() else []
+    entries = [json.loads(line) for line in lines if line.strip()]
+    print("# Targets of this make bench run (2 CPU cores; the targets are idle-machine medians)")
+    if not entries:
+        print(f"nothing recorded in {RECORD_FILE}: run the benchmarks first (make bench)")
+        return
+    rows = [
+        [e["target"], e["measured"], verdict(e["met"]), "BUSY" if e["busy"] else "idle", e["source"]]
+        for e in entries
+    ]
+    print(format_table(["target", "measured", "verdict", "machine", "benchmark"], rows))
+    met = sum(e["met"] for e in entries)
+    print(f"{met} of {len(entries)} targets met")
+    busy = sorted({e["source"] for e in entries if e["busy"]})
+    if busy:
+        print(f"measured on a busy machine (figures slower than idle ones, not the targets' figures): {busy}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--reset", action="store_true", help="clear the record (the start of a run)")
+    args = parser.parse_args()
+    if args.reset:
+        RECORD_FILE.unlink(missing_ok=True)
+    else:
+        _summary()
+
+
+if __name__ == "__main__":
+    main()
