@@ -37,10 +37,13 @@ format: venv
 test: lint system-packages
 	$(PY) -m pytest
 
+# Each benchmark prints its report and records its targets; the last step prints every target of the run.
 bench: venv
+	$(PY) tools/bench_targets.py --reset
 	$(PY) tools/bench.py
 	$(PY) tools/bench_cold.py
 	$(PY) tools/bench_cohort.py
+	$(PY) tools/bench_targets.py
 
 # The browser front-end on 127.0.0.1 (prints the address); WEB_ARGS="--host H" serves elsewhere, with a token.
 WEB_DATA ?= $(OUT)/web/data

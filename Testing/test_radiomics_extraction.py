@@ -399,3 +399,49 @@ def test_pyradiomics_logs_only_warnings_while_extracting_and_its_level_is_restor
         radiomics_logger.setLevel(before)
     assert while_extracting == [] and level_after == logging.DEBUG
     assert seen, "pyradiomics called directly logs its steps below WARNING"
+
+
+def test_each_image_is_binned_once_and_the_features_are_bitwise_those_of_binning_in_every_class(
+    clinical_like, monkeypatch
+):
+    from HematomaExpansionLib.features import radiomics_binning
+
+    original, calls = radiomics_binning._PYRADIOMICS_BIN_IMAGE, []
+
+    def counting(matrix, coordinates=None, **kwargs):
+        calls.append(matrix.shape)
+        return original(matrix, coordinates, **kwargs)
+
+    monkeypatch.setattr(imageoperations, "binImage", imageoperations.binImage)  # restored after the test
+    monkeypatch.setattr(radiomics_binning, "_PYRADIOMICS_BIN_IMAGE", counting)
+    shared = extract_radiomics(*clinical_like)
+    textures = {tuple(name.split("_")[:2]) for name in available_feature_names() if "_shape_" not in name}
+    images = {image for image, _ in textures}
+    assert len(calls) == len(images) == 12  # once per filtered image
+    calls.clear()
+    monkeypatch.setattr(radiomics_binning, "_bin_image", counting)  # pyradiomics' binning in every class
+    every_class = extract_radiomics(*clinical_like)
+    assert len(calls) == len(textures) == 72
+    assert shared.features == every_class.features  # bitwise
+
+
+def test_shared_binning_returns_independent_copies_and_passes_through_outside():
+    from HematomaExpansionLib.features.radiomics_binning import (
+        _PYRADIOMICS_BIN_IMAGE,
+        _bin_image,
+        binning_shared,
+    )
+
+    rng = np.random.default_rng(1)
+    matrix = rng.normal(50.0, 10.0, (6, 7, 8))
+    mask = matrix > 45.0
+    expected, edges = _PYRADIOMICS_BIN_IMAGE(matrix, mask, binWidth=5)
+    with binning_shared():
+        first, first_edges = _bin_image(matrix, mask, binWidth=5)
+        first[:] = -1  # a feature class changing its copy changes no other
+        second, _ = _bin_image(matrix, mask, binWidth=5)
+        wider, _ = _bin_image(matrix, mask, binWidth=10)  # other settings: binned anew
+    assert np.array_equal(second, expected) and np.array_equal(first_edges, edges)
+    assert np.array_equal(wider, _PYRADIOMICS_BIN_IMAGE(matrix, mask, binWidth=10)[0])
+    assert not np.array_equal(wider, expected)
+    assert np.array_equal(_bin_image(matrix, mask, binWidth=5)[0], expected)  # outside: pyradiomics' own

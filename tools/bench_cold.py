@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import bench_targets
+
 from HematomaExpansionLib.reports.text_table import format_table
 
 TARGET_PREDICT_S = 4.0
@@ -309,10 +311,6 @@ def _print_panel(results: dict[str, dict]) -> float:
     return first_s / later_s
 
 
-def _verdict(ok: bool) -> str:
-    return "met" if ok else "NOT MET"
-
-
 def _print_case(name: str, runs: dict[str, list[ProcessRun]]) -> tuple[float, float]:
     print(f"\n## case '{name}': processes, cold (median, best over {len(runs['predict'])} runs)")
     rows = []
@@ -371,26 +369,38 @@ def main() -> None:
 
     elapsed_s = time.perf_counter() - started
     cpu_after, own_s = _cpu_jiffies(), _children_cpu_s() - own_before
+    others = None
+    if cpu_before is not None and cpu_after is not None:
+        others = max((cpu_after[0] - cpu_before[0] - own_s) / elapsed_s, 0.0)
+    busy = others is not None and others > BUSY_OTHER_CORES
+
+    def target(text: str, measured: str, met: bool) -> None:
+        print(f"{text}: {measured} -> {bench_targets.verdict(met)}")
+        bench_targets.record("bench_cold", text, measured, met, busy)
+
     print("\n## targets (issue 11, 2 CPU cores, idle machine, medians)")
-    for name, (median, peak_mb) in results.items():
-        print(
-            f"predict as a process <= {TARGET_PREDICT_S} s ({name}): {median:.2f} s -> "
-            f"{_verdict(median <= TARGET_PREDICT_S)}"
+    for name, (median, peak_mib) in results.items():
+        target(
+            f"predict as a process <= {TARGET_PREDICT_S} s ({name})",
+            f"{median:.2f} s",
+            median <= TARGET_PREDICT_S,
         )
-        print(
-            f"peak RSS of one prediction <= {TARGET_PEAK_RSS_GB} GB ({name}): {peak_mb / 1024:.2f} GB -> "
-            f"{_verdict(peak_mb / 1024 <= TARGET_PEAK_RSS_GB)}"
+        peak_gb = peak_mib * 2**20 / 1e9  # GB = 10^9 bytes, as in bench.py
+        target(
+            f"peak RSS of one prediction <= {TARGET_PEAK_RSS_GB} GB ({name}, cold predict process)",
+            f"{peak_gb:.2f} GB ({peak_mib:.0f} MiB)",
+            peak_gb <= TARGET_PEAK_RSS_GB,
         )
     if not args.no_panel:
-        print(
-            f"first prediction after the panel's warm-up <= {TARGET_FIRST_PREDICTION_RATIO} x a warm one: "
-            f"{panel_ratio:.2f} x -> {_verdict(panel_ratio <= TARGET_FIRST_PREDICTION_RATIO)}"
+        target(
+            f"first prediction after the panel's warm-up <= {TARGET_FIRST_PREDICTION_RATIO} x a warm one",
+            f"{panel_ratio:.2f} x",
+            panel_ratio <= TARGET_FIRST_PREDICTION_RATIO,
         )
     print(f"\nload average (1, 5, 15 min) after: {_load_average()} (before: {before_load})")
-    if cpu_before is not None and cpu_after is not None:
-        others = (cpu_after[0] - cpu_before[0] - own_s) / elapsed_s
-        print(f"other processes used {max(others, 0.0):.2f} CPU cores on average during the runs")
-        if others > BUSY_OTHER_CORES:
+    if others is not None:
+        print(f"other processes used {others:.2f} CPU cores on average during the runs")
+        if busy:
             print(
                 "THE MACHINE WAS BUSY: other processes competed for the CPUs, so the times above are "
                 "slower than on an idle machine and are not the targets' figures; run again when idle."

@@ -8,6 +8,10 @@ The fingerprint hashes the network's output on a fixed synthetic input, computed
 the CPU and quantised, so that it identifies the weights independently of the device; it is kept
 on disk (``fingerprint_cache``), so that only the first process with these weights runs it.
 Weights files are loaded without random initialisation (meta device, ``load_state_dict(assign=True)``).
+For inference each batch normalisation is folded into the convolution before it (torch's
+``fuse_conv_bn_eval``, computed in the network's dtype): the same function, 53 fewer layers per
+pass; in float64 the features move by about 1e-15 relative (measured: 9.8e-16; 5 slices on 2
+cores took 0.85 s instead of 1.03 s). The fingerprint is taken before folding.
 
 The network runs in float64 (the float32 weights converted losslessly), so that embeddings do not
 depend on torch's thread count (float32 convolutions differ by about 1e-7 relative between 1 and 2
@@ -29,6 +33,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import torch
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.models import ResNet50_Weights, resnet50
 
 from ..common.errors import InputError, ModelError
@@ -59,7 +64,9 @@ _FINGERPRINT_METHOD = f"float64-cpu-{_FINGERPRINT_SIZE_PX}px-steps{_FINGERPRINT_
 class Backbone:
     """A ResNet50 feature extractor and what identifies it."""
 
-    model: torch.nn.Module
+    model: (
+        torch.nn.Module
+    )  # the network for inference: its batch normalisations folded (see module docstring)
     identity: str  # "imagenet1k_v1", "imagenet1k_v2", "file:<sha256>" or "random:<seed>"
     weights_sha256: str | None  # SHA-256 of the weights file; None for random initialisation
     fingerprint: str  # 16 hex digits, see module docstring
@@ -256,6 +263,27 @@ def _random_seed(weights: str) -> int:
     return int(text)
 
 
+def _fold_batch_norms(model: torch.nn.Module) -> torch.nn.Module:
+    """Fold every eval-mode BatchNorm2d of torchvision's ResNet into its convolution, in place.
+
+    The layout is torchvision's: ``bnN`` follows ``convN`` in the same module, and a downsample is
+    ``Sequential(conv, bn)``. Raises ``ModelError`` for a batch normalisation without its convolution.
+    """
+    # Only the parents are held here, so that each replaced convolution is freed at once.
+    parents = [m for m in model.modules() if any(isinstance(c, torch.nn.BatchNorm2d) for c in m.children())]
+    for module in parents:
+        for name, child in list(module.named_children()):
+            if not isinstance(child, torch.nn.BatchNorm2d):
+                continue
+            conv_name = str(int(name) - 1) if name.isdigit() else "conv" + name.removeprefix("bn")
+            conv = getattr(module, conv_name, None)
+            if not isinstance(conv, torch.nn.Conv2d):
+                raise ModelError(f"batch normalisation {name!r} of the ResNet50 follows no convolution")
+            setattr(module, conv_name, fuse_conv_bn_eval(conv, child))
+            setattr(module, name, torch.nn.Identity())
+    return model
+
+
 def _fingerprint(model: torch.nn.Module) -> str:
     """16 hex digits identifying the network's function, device- and BLAS-independent in practice.
 
@@ -288,17 +316,12 @@ def _source_key(weights: str) -> tuple:
     return (weights, str(path.resolve()), stat and stat.st_size, stat and stat.st_mtime_ns)
 
 
-def load_resnet50(weights: str, device: str = "auto") -> Backbone:
-    """Load (or reuse from this process's cache) a ResNet50 backbone.
+def load_weights(weights: str) -> tuple[torch.nn.Module, str | None, str]:
+    """Torchvision's ResNet50 without its classifier, in eval mode on the CPU, with ``weights``.
 
-    ``weights``: "imagenet1k_v1" / "imagenet1k_v2" (torchvision cache under TORCH_HOME), a local
-    ".pth"/".pt" state_dict path (optionally "path#sha256=<hex>" or with a "path.sha256" sidecar),
-    or "random:<seed>". Raises ModelError for unusable weights and InputError for a bad device.
+    Returns the network as the weights define it (float32, batch normalisations separate), the
+    SHA-256 of the weights file (None for ``random:<seed>``) and the identity; see :func:`load_resnet50`.
     """
-    resolved = resolve_device(device)
-    key = (*_source_key(weights), resolved)
-    if key in _LOADED:
-        return _LOADED[key]
     if weights.startswith("random:"):
         seed = _random_seed(weights)
         model, sha, identity = _new_resnet50(seed), None, f"random:{seed}"
@@ -308,11 +331,26 @@ def load_resnet50(weights: str, device: str = "auto") -> Backbone:
     else:
         model, sha = _from_local_file(weights)
         identity = f"file:{sha}"
-    model.eval().requires_grad_(False)
+    return model.eval().requires_grad_(False), sha, identity
+
+
+def load_resnet50(weights: str, device: str = "auto") -> Backbone:
+    """Load (or reuse from this process's cache) a ResNet50 backbone, ready for inference.
+
+    ``weights``: "imagenet1k_v1" / "imagenet1k_v2" (torchvision cache under TORCH_HOME), a local
+    ".pth"/".pt" state_dict path (optionally "path#sha256=<hex>" or with a "path.sha256" sidecar),
+    or "random:<seed>". Raises ModelError for unusable weights and InputError for a bad device.
+    """
+    resolved = resolve_device(device)
+    key = (*_source_key(weights), resolved)
+    if key in _LOADED:
+        return _LOADED[key]
+    model, sha, identity = load_weights(weights)
     dtype = compute_dtype(resolved)
     stored_as = fingerprint_key(sha or identity, resolved, dtype, _FINGERPRINT_METHOD)
     fingerprint = cached_fingerprint(stored_as, lambda: _fingerprint(model))
-    backbone = Backbone(model.to(resolved, dtype), identity, sha, fingerprint, resolved, dtype)
+    model = _fold_batch_norms(model.to(resolved, dtype))
+    backbone = Backbone(model, identity, sha, fingerprint, resolved, dtype)
     logger.info("loaded ResNet50 %s (fingerprint %s) on %s", identity, fingerprint, resolved)
     _LOADED[key] = backbone
     return backbone

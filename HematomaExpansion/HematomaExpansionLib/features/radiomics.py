@@ -43,6 +43,7 @@ from ..common.hashing import sha256_bytes, sha256_file
 from ..common.jsonsafe import json_safe
 from ..imaging.geometry import acquisition_grid_lps
 from .featureset import FeatureSet
+from .radiomics_binning import binning_shared
 
 logger = logging.getLogger(__name__)
 
@@ -408,6 +409,7 @@ def _pixels_sha256(image: sitk.Image) -> str:
     return sha256_bytes(np.ascontiguousarray(sitk.GetArrayViewFromImage(image)).data)
 
 
+@binning_shared()
 def _compute(
     plan: _Plan, image: sitk.Image, roi: sitk.Image, bounding_box: np.ndarray, settings: dict[str, Any]
 ) -> dict[str, float]:
