@@ -297,9 +297,19 @@ def test_busy_cores_are_read_from_the_running_task_count(monkeypatch, tmp_path):
     assert bb._busy_cores_elsewhere() >= 0
     fake = tmp_path / "loadavg"
     fake.write_text("3.10 2.00 1.50 4/291 12345\n")
+    tasks = tmp_path / "task"
+    for tid, state in ((101, "R"), (102, "S"), (103, "S")):
+        (tasks / str(tid)).mkdir(parents=True)
+        (tasks / str(tid) / "stat").write_text(f"{tid} (python (main)) {state} 1 2 3 4\n")
     real_path = bb.Path
-    monkeypatch.setattr(bb, "Path", lambda p: real_path(fake) if p == "/proc/loadavg" else real_path(p))
+    fakes = {"/proc/loadavg": fake, "/proc/self/task": tasks}
+    monkeypatch.setattr(bb, "Path", lambda p: real_path(fakes.get(p, p)))
     assert bb._busy_cores_elsewhere() == 3  # four running, one of them this thread
+    (tasks / "102" / "stat").write_text("102 (omp worker) R 1 2 3 4\n")  # torch's thread, spinning
+    assert bb._busy_cores_elsewhere() == 2  # this process's own threads are not someone else's work
+    (tasks / "103" / "stat").write_text("103 (x) R 1 2 3 4\n")
+    (tasks / "104").mkdir()  # a thread that ended while being read: skipped
+    assert bb._busy_cores_elsewhere() == 1
 
 
 def test_embed_restores_torch_thread_setting(random0, images, monkeypatch):

@@ -99,49 +99,81 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_sigkill_of_extract_cohort_leaves_no_worker_and_a_rerun_gives_the_same_table(cohort, tmp_path):
-    out = tmp_path / "killed"
-    log = (tmp_path / "killed.log").open("w")
+def busy_run(manifest: Path, out: Path, log) -> tuple[subprocess.Popen, set[int]]:
+    """``extract-cohort --jobs 2`` in a session of its own (as a terminal starts it), once it is busy:
+    the local Dask cluster has spawned both workers and one case is done (the others are running);
+    the process and the processes it started."""
     run = subprocess.Popen(
-        cli_command(*extract_args(cohort, out, jobs=2)),
+        cli_command(*extract_args(manifest, out, jobs=2)),
         env=CLI_ENV,
         stdout=log,
-        stderr=subprocess.STDOUT,
+        stderr=log,
         start_new_session=True,
     )
     recorded: set[int] = set()
-    try:
-        deadline = time.monotonic() + 300
-        # Busy: the local Dask cluster has spawned both workers and one case is done (the others are running).
-        while not (len(dask_workers(recorded)) >= 2 and list((out / "cases").glob("*.json"))):
-            assert run.poll() is None and time.monotonic() < deadline, "the run ended before it was killed"
-            time.sleep(0.05)
-            recorded = descendants(run.pid)
-        os.kill(run.pid, signal.SIGKILL)
-        run.wait()
-        assert not (out / "features.csv").exists()  # killed mid-run
-        deadline = time.monotonic() + 10
-        while (left := recorded & set(parents())) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not left, f"still running 10 s after the kill: {sorted(left)} of {sorted(recorded)}"
-    finally:
-        log.close()
-        for pid in recorded & set(parents()):  # only the processes this test started
-            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 300
+    while not (len(dask_workers(recorded)) >= 2 and list((out / "cases").glob("*.json"))):
+        if run.poll() is not None or time.monotonic() > deadline:
+            run.kill()
+            pytest.fail("the run ended (or never got busy) before it could be stopped")
+        time.sleep(0.05)
+        recorded = descendants(run.pid)
+    return run, recorded
 
+
+def assert_all_gone(recorded: set[int]) -> None:
+    """Within 10 s none of ``recorded`` is running; those still running are killed and reported."""
+    deadline = time.monotonic() + 10
+    while (left := recorded & set(parents())) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in left:  # only the processes this test started
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"still running 10 s after the stop: {sorted(left)} of {sorted(recorded)}"
+
+
+def assert_resumes_to_the_uninterrupted_table(manifest: Path, out: Path, tmp_path: Path) -> None:
     resumed = subprocess.run(
-        cli_command(*extract_args(cohort, out, jobs=2)), env=CLI_ENV, capture_output=True, text=True
+        cli_command(*extract_args(manifest, out, jobs=2)), env=CLI_ENV, capture_output=True, text=True
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "distributed" not in resumed.stderr  # the local cluster's INFO lines stay out of the terminal
     counts = re.search(r"6 extracted \((\d+) computed, (\d+) cached\), 0 failed", resumed.stdout)
     assert counts and int(counts[1]) >= 1 and int(counts[2]) >= 1, resumed.stdout  # resumed, not redone
     uninterrupted = subprocess.run(
-        cli_command(*extract_args(cohort, tmp_path / "whole", jobs=2)), env=CLI_ENV, capture_output=True
+        cli_command(*extract_args(manifest, tmp_path / "whole", jobs=2)), env=CLI_ENV, capture_output=True
     )
     assert uninterrupted.returncode == 0
     assert (out / "features.csv").read_bytes() == (tmp_path / "whole" / "features.csv").read_bytes()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_of_extract_cohort_leaves_no_worker_and_a_rerun_gives_the_same_table(cohort, tmp_path):
+    out = tmp_path / "killed"
+    with (tmp_path / "killed.log").open("w") as log:
+        run, recorded = busy_run(cohort, out, log)
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+    assert not (out / "features.csv").exists()  # killed mid-run
+    assert_all_gone(recorded)
+    assert_resumes_to_the_uninterrupted_table(cohort, out, tmp_path)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_of_extract_cohort_is_one_line_with_exit_code_130_and_no_worker_left(cohort, tmp_path):
+    out = tmp_path / "interrupted"
+    log_path = tmp_path / "interrupted.log"
+    with log_path.open("w") as log:
+        run, recorded = busy_run(cohort, out, log)
+        os.killpg(run.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+        assert run.wait(timeout=60) == 130
+    stderr = log_path.read_text()
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, (
+        stderr
+    )  # none from the workers either
+    assert "interrupted: 'extract-cohort' stopped; what it wrote is complete" in stderr
+    assert not (out / "features.csv").exists()
+    assert_all_gone(recorded)
+    assert_resumes_to_the_uninterrupted_table(cohort, out, tmp_path)
 
 
 # --------------------------------------------------------------------------- --out naming a file

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .common.lazy import lazy_exports
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 _EXPORTS = {
     ".common.errors": ("InputError", "ModelError"),

@@ -3,8 +3,9 @@
 Each command loads its inputs into a Slicer scene (the application's inside Slicer, a headless one
 on slicer-core elsewhere) and calls the module's Logic. Bad input ends with a one-line
 ``error: ...`` on stderr and exit code 2 (an ``--out`` that is a file too, before any work); a
-full disk ends with a one-line error and exit code 1; an unexpected failure exits with 1 and
-logs its traceback. The parser is built
+full disk ends with a one-line error and exit code 1; Ctrl-C ends with one line and exit code 130
+(what was written is complete, and a cohort command resumes when run again); an unexpected failure
+exits with 1 and logs its traceback. The parser is built
 from :data:`.arguments.COMMANDS` (arguments as data); the handlers are in :mod:`.commands`.
 """
 
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from ..common.atomic import disk_full_message, is_disk_full, require_folder
 from ..common.errors import InputError, ModelError
 from .arguments import build_parser
-from .commands import EXIT_BAD_INPUT, EXIT_UNEXPECTED
+from .commands import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_UNEXPECTED
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, ModelError) as error:
         sys.stderr.write(f"error: {error}\n")
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            f"interrupted: '{args.command}' stopped; what it wrote is complete "
+            "(a cohort command resumes from its cached cases when run again)\n"
+        )
+        return EXIT_INTERRUPTED
     except OSError as error:
         if is_disk_full(error):
             sys.stderr.write(f"error: {disk_full_message(error)}\n")

@@ -20,6 +20,7 @@ from ..reports.text_table import format_table
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 def _out(text: str = "") -> None:

@@ -18,8 +18,10 @@ import importlib.util
 import logging
 import os
 import re
+import signal
 import socket
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,19 @@ class CohortWorkerSetup(WorkerPlugin):
 
     def teardown(self, worker: Any) -> None:
         """Nothing to release."""
+
+
+class InterruptsToTheCommand(WorkerPlugin):
+    """Local worker plugin: Ctrl-C in the terminal stops the command (which closes the cluster), not
+    each worker; a LocalCluster's workers share the command's terminal and would each print a
+    ``KeyboardInterrupt`` traceback. Not for workers of a cluster of the user's own."""
+
+    name = "hematoma-expansion-interrupts"
+
+    def setup(self, worker: Any) -> None:
+        """Called by each worker, once: ignore SIGINT (only the main thread may set a handler)."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _check_folder_writable(folder: str) -> str | None:

@@ -125,4 +125,7 @@ def local_cluster(workers: int) -> Iterator[Any]:
                 silence_logs=logging.WARNING,
             )
         with cluster, Client(cluster, set_as_default=False) as client:
+            from .dask_executor import InterruptsToTheCommand
+
+            client.register_plugin(InterruptsToTheCommand())
             yield client

@@ -9,9 +9,9 @@ the CPU and quantised, so that it identifies the weights independently of the de
 on disk (``fingerprint_cache``), so that only the first process with these weights runs it.
 Weights files are loaded without random initialisation (meta device, ``load_state_dict(assign=True)``).
 For inference each batch normalisation is folded into the convolution before it (torch's
-``fuse_conv_bn_eval``, computed in the network's dtype): the same function, 53 fewer layers per
-pass; in float64 the features move by about 1e-15 relative (measured: 9.8e-16; 5 slices on 2
-cores took 0.85 s instead of 1.03 s). The fingerprint is taken before folding.
+``fuse_conv_bn_weights``, in float64): the same function, 53 fewer layers per pass; the features
+move by about 1e-15 relative (measured: 9.8e-16; 5 slices on 2 cores took 0.85 s instead of
+1.03 s). The fingerprint is taken before folding.
 
 The network runs in float64 (the float32 weights converted losslessly), so that embeddings do not
 depend on torch's thread count (float32 convolutions differ by about 1e-7 relative between 1 and 2
@@ -33,7 +33,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import torch
-from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 from torchvision.models import ResNet50_Weights, resnet50
 
 from ..common.errors import InputError, ModelError
@@ -105,13 +105,25 @@ class Backbone:
         return out.to("cpu", torch.float64).numpy()
 
 
+def _running_threads(task_dir: Path) -> int:
+    """Threads of one process (``/proc/<pid>/task``) that are running or runnable right now."""
+    running = 0
+    for stat in task_dir.glob("*/stat"):
+        try:
+            running += stat.read_text().rsplit(")", 1)[1].split()[0] == "R"
+        except (OSError, IndexError):
+            continue
+    return running
+
+
 def _busy_cores_elsewhere() -> int:
-    """Threads of other work running right now (Linux ``/proc/loadavg``, less this one); 0 elsewhere."""
+    """Running threads of other processes right now (Linux: ``/proc/loadavg`` less this process's
+    own, which include torch's OpenMP threads still spinning after the last operation); 0 elsewhere."""
     try:
         running = Path("/proc/loadavg").read_text().split()[3].split("/")[0]
     except (OSError, IndexError):
         return 0
-    return max(0, int(running) - 1)
+    return max(0, int(running) - max(1, _running_threads(Path("/proc/self/task"))))
 
 
 def forward_threads() -> int:
@@ -120,8 +132,10 @@ def forward_threads() -> int:
     Oversubscribed cores are what make ResNet50 slow on a busy machine: torch's OpenMP threads wait
     for each other, spinning, while one of them is descheduled. Measured on 2 cores, 5 slices of
     224 px in float64: with about one other busy process (load 2.5-3.7) 1 thread took 1.44-1.51 s
-    (1.39 s of CPU), 2 threads 8.1 s (5.3 s of CPU); at load 14-17, 7.3-8.0 s vs 36-41 s. Float64
-    results do not depend on the thread count, so this choice never changes them.
+    (1.39 s of CPU), 2 threads 8.1 s (5.3 s of CPU); at load 14-17, 7.3-8.0 s vs 36-41 s. On an
+    idle machine 2 threads take 0.83 s and 1 thread 1.41 s (batch normalisations folded), so this
+    process's own threads never count as busy. Float64 results do not depend on the thread count,
+    so this choice never changes them.
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, min(torch.get_num_threads(), cores - _busy_cores_elsewhere()))
@@ -264,12 +278,14 @@ def _random_seed(weights: str) -> int:
 
 
 def _fold_batch_norms(model: torch.nn.Module) -> torch.nn.Module:
-    """Fold every eval-mode BatchNorm2d of torchvision's ResNet into its convolution, in place.
+    """Fold every eval-mode BatchNorm2d of torchvision's ResNet into its convolution, in place, in float64.
 
     The layout is torchvision's: ``bnN`` follows ``convN`` in the same module, and a downsample is
-    ``Sequential(conv, bn)``. Raises ``ModelError`` for a batch normalisation without its convolution.
+    ``Sequential(conv, bn)``. Each fused weight is computed from the exact float64 values of the
+    weights and replaces them at once (the network is float64 afterwards), so that no second copy
+    of the network is held. Raises ``ModelError`` for a batch normalisation without its convolution.
     """
-    # Only the parents are held here, so that each replaced convolution is freed at once.
+    # Only the parents are held here, so that each replaced weight is freed at once.
     parents = [m for m in model.modules() if any(isinstance(c, torch.nn.BatchNorm2d) for c in m.children())]
     for module in parents:
         for name, child in list(module.named_children()):
@@ -279,9 +295,19 @@ def _fold_batch_norms(model: torch.nn.Module) -> torch.nn.Module:
             conv = getattr(module, conv_name, None)
             if not isinstance(conv, torch.nn.Conv2d):
                 raise ModelError(f"batch normalisation {name!r} of the ResNet50 follows no convolution")
-            setattr(module, conv_name, fuse_conv_bn_eval(conv, child))
+            bias = None if conv.bias is None else conv.bias.double()
+            weight, bias = fuse_conv_bn_weights(
+                conv.weight.double(),
+                bias,
+                child.running_mean.double(),
+                child.running_var.double(),
+                child.eps,
+                child.weight.double(),
+                child.bias.double(),
+            )
+            conv.weight, conv.bias = weight.requires_grad_(False), bias.requires_grad_(False)
             setattr(module, name, torch.nn.Identity())
-    return model
+    return model.double()
 
 
 def _fingerprint(model: torch.nn.Module) -> str:
@@ -349,7 +375,7 @@ def load_resnet50(weights: str, device: str = "auto") -> Backbone:
     dtype = compute_dtype(resolved)
     stored_as = fingerprint_key(sha or identity, resolved, dtype, _FINGERPRINT_METHOD)
     fingerprint = cached_fingerprint(stored_as, lambda: _fingerprint(model))
-    model = _fold_batch_norms(model.to(resolved, dtype))
+    model = _fold_batch_norms(model).to(resolved, dtype)
     backbone = Backbone(model, identity, sha, fingerprint, resolved, dtype)
     logger.info("loaded ResNet50 %s (fingerprint %s) on %s", identity, fingerprint, resolved)
     _LOADED[key] = backbone
