@@ -52,7 +52,6 @@ TARGET_PREDICTION_S = 1.0  # issue 11: warm, only the model's features
 TARGET_FULL_OVER_NAIVE = 0.6  # issue 11
 TARGET_PREDICTION_PEAK_RSS_GB = 1.5  # issue 11: one prediction's process
 BUSY_LOAD_PER_CORE = 0.5  # 1-min load above this share of the cores before the run: the machine is busy
-BUSY_OTHERS_SHARE = 0.1  # other processes used more than this share of the CPUs during the run: busy
 CASE_SEED = 7
 CASE_VOLUME_ML = 30.0
 REPLY_PREFIX = "BENCH "
@@ -493,35 +492,15 @@ def _load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def _cpu_accounts() -> tuple[float, float, float] | None:
-    """(wall s, busy CPU s of the whole machine, CPU s of this run and its waited-for workers); None
-    where there is no ``/proc/stat`` (not Linux)."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(field) for field in fields)
-    machine_s = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-    usages = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    return time.monotonic(), machine_s, sum(u.ru_utime + u.ru_stime for u in usages)
-
-
-def _busy_verdict(
-    load_before: float, start: tuple[float, float, float] | None, cores: int
-) -> tuple[bool, str]:
+def _busy_verdict(load_before: float, others: bench_targets.OtherWork, cores: int) -> tuple[bool, str]:
     """Whether other work competed with the run: the load before it, and the CPU time that processes
     other than this run used during it (machine total less ours), or else the load after it."""
-    end = _cpu_accounts()
     load_after = os.getloadavg()[0]
     busy_before = load_before > BUSY_LOAD_PER_CORE * cores
-    if start is not None and end is not None:
-        machine_cpus = os.cpu_count() or cores  # /proc/stat counts every CPU of the machine
-        others_s = max(0.0, (end[1] - start[1]) - (end[2] - start[2]))
-        others_share = others_s / ((end[0] - start[0]) * machine_cpus)
-        busy_during = others_share > BUSY_OTHERS_SHARE
-        during = (
-            f"other processes used {others_share:.0%} of the machine's {machine_cpus} CPUs during the run"
-        )
+    others_cores = others.cores()
+    if others_cores is not None:
+        busy_during = others.busy()
+        during = f"other processes used {others_cores:.2f} CPU cores on average during the run"
     else:
         busy_during = load_after > (1.0 + BUSY_LOAD_PER_CORE) * cores  # the run itself fills up to all cores
         during = f"1-min load {load_after:.2f} after the run"
@@ -559,7 +538,7 @@ def main() -> None:
         f"processes keep cores busy), weights {args.weights}, "
         f"{args.repeats} timed runs per section after 1 warm-up, interleaved"
     )
-    load_before, accounts = os.getloadavg()[0], _cpu_accounts()
+    load_before, others = os.getloadavg()[0], bench_targets.OtherWork()
     print(f"load average (1, 5, 15 min) before: {_load_average()}")
     with tempfile.TemporaryDirectory(prefix="hematoma_bench_") as folder:
         case, truth = _write_case(Path(folder))
@@ -571,7 +550,7 @@ def main() -> None:
         )
         sections = _run_sections(args.sections, case_json, args)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    busy, verdict = _busy_verdict(load_before, accounts, cores)
+    busy, verdict = _busy_verdict(load_before, others, cores)
     for section in sections.values():
         _print_section(section)
     _print_comparison(sections)

@@ -24,7 +24,8 @@ reading the cache, no worker runs). Scheduling overhead per case is measured wit
 nothing, on 8 and on 64 cases: overhead per case = (t64 - t8) / 56, fixed cost per run = t8 - 8 x
 that (for local-dask-2, whose every run starts a cluster, with the overhead per case of
 local-dask-2-started). Last, ``--jobs 2`` with ``--families radiomics,deep`` (a ``random:0`` ResNet50 on the CPU) on a
-cohort of its own (``--deep-n``, 24 cases) against the target of 30 cases per minute. The load average is printed before and after each part;
+cohort of its own (``--deep-n``, 24 cases) against the target of 30 cases per minute. The load average is printed before and after each part,
+and the CPU time other processes used tells whether the machine was busy;
 on a busy machine every figure is slower and ratios are rough.
 """
 
@@ -78,13 +79,12 @@ class Measurement:
     load_after: str = ""
 
 
-PEAK_LOAD = [0.0]  # the highest 1-minute load average seen at any of the readings
+# Other processes' CPU time from the start of the benchmark (its own workers' is its own).
+OTHER_WORK = bench_targets.OtherWork()
 
 
 def _load() -> str:
-    loads = os.getloadavg()
-    PEAK_LOAD[0] = max(PEAK_LOAD[0], loads[0])
-    return " ".join(f"{x:.1f}" for x in loads)
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def noop_case(case: Any) -> dict[str, Any]:
@@ -341,7 +341,7 @@ def _deep_target(args: Any) -> None:
     rate = 60.0 * args.deep_n / seconds
     per_case_s = [json.loads(path.read_text())["seconds"] for path in sorted((out / "cases").glob("*.json"))]
     steady = 60.0 * 2 / statistics.median(per_case_s)
-    busy = PEAK_LOAD[0] > available_cores()
+    busy = OTHER_WORK.busy()
     target = f"extract-cohort --jobs 2 >= {TARGET_CASES_PER_MIN:.0f} cases/min (radiomics + deep)"
     print(
         f"\n--jobs 2, --families radiomics,deep: {args.deep_n} cases in {seconds:.1f} s = {rate:.1f} cases/min; "
@@ -419,16 +419,16 @@ def main() -> None:
         _report(measurements, args.n)
         if not args.no_deep_target:
             _deep_target(args)
-    load, cores = _load(), available_cores()
-    if PEAK_LOAD[0] > cores:
+    others = OTHER_WORK.cores()
+    if others is None:
+        print(f"\nload average at the end {_load()} (the CPU time of other processes is not known here)")
+    elif OTHER_WORK.busy():
         print(
-            f"\nThe machine was busy: 1-minute load average up to {PEAK_LOAD[0]:.1f} on {cores} cores (at the end"
+            f"\nThe machine was busy: other processes used {others:.2f} CPU cores on average. Every figure "
+            "is slower than on an idle machine and the ratios are rough."
         )
-        print(f"{load}). Every figure is slower than on an idle machine and the ratios are rough.")
     else:
-        print(
-            f"\nThe machine was not busy: 1-minute load average at most {PEAK_LOAD[0]:.1f} on {cores} cores."
-        )
+        print(f"\nThe machine was idle apart from this benchmark (other processes: {others:.2f} cores).")
 
 
 if __name__ == "__main__":

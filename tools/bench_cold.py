@@ -52,8 +52,6 @@ HEAVY_IMPORTS = (
     "sklearn",
     "matplotlib",
 )
-# Other processes using more than this many CPU cores on average make the figures unusable.
-BUSY_OTHER_CORES = 0.25
 LIB_DIR = Path(__file__).resolve().parents[1] / "HematomaExpansion"
 
 IMPORT_SCRIPT = """
@@ -151,25 +149,6 @@ def _timed_process(command: list[str]) -> ProcessRun:
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command[:4])} ... exited with {process.returncode}: {err[-1500:]}")
     return ProcessRun(wall_s, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, out, err)
-
-
-def _cpu_jiffies() -> tuple[float, float] | None:
-    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat; None elsewhere."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return None
-    values = [float(v) for v in fields]
-    tick = os.sysconf("SC_CLK_TCK")
-    idle = values[3] + (values[4] if len(values) > 4 else 0.0)
-    return (sum(values[:8]) - idle) / tick, sum(values[:8]) / tick
-
-
-def _children_cpu_s() -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _median_best(values: list[float]) -> tuple[float, float]:
@@ -345,7 +324,7 @@ def main() -> None:
     )
     before_load = _load_average()
     print(f"load average (1, 5, 15 min) before: {before_load}")
-    cpu_before, own_before, started = _cpu_jiffies(), _children_cpu_s(), time.perf_counter()
+    other_work = bench_targets.OtherWork()
 
     print("\n## import of each heavy dependency in a fresh interpreter (wall s; CPU s of the median run)")
     print(format_table(["package", "median s", "best s", "CPU s"], bench_imports(args.import_repeats)))
@@ -367,12 +346,7 @@ def main() -> None:
                 f"imports listed: {imports_s:.2f} s; the rest (start, work, writes): {wall_s - imports_s:.2f} s"
             )
 
-    elapsed_s = time.perf_counter() - started
-    cpu_after, own_s = _cpu_jiffies(), _children_cpu_s() - own_before
-    others = None
-    if cpu_before is not None and cpu_after is not None:
-        others = max((cpu_after[0] - cpu_before[0] - own_s) / elapsed_s, 0.0)
-    busy = others is not None and others > BUSY_OTHER_CORES
+    others, busy = other_work.cores(), other_work.busy()
 
     def target(text: str, measured: str, met: bool) -> None:
         print(f"{text}: {measured} -> {bench_targets.verdict(met)}")

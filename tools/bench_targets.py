@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import time
 from pathlib import Path
 
 from HematomaExpansionLib.reports.text_table import format_table
@@ -21,6 +23,44 @@ RECORD_FILE = Path(
         "HEMATOMA_BENCH_RECORD", Path(__file__).resolve().parents[1] / "build" / "bench" / "targets.jsonl"
     )
 )
+
+
+#: Other processes using more than this many CPU cores on average during a benchmark make it busy.
+BUSY_OTHER_CORES = 0.25
+
+
+def _cpu_accounts() -> tuple[float, float, float] | None:
+    """(wall s, busy CPU s of the whole machine, CPU s of this process and the children it waited
+    for); None where there is no ``/proc/stat`` (not Linux)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(field) for field in fields)
+    machine_s = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    usages = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return time.monotonic(), machine_s, sum(u.ru_utime + u.ru_stime for u in usages)
+
+
+class OtherWork:
+    """The CPU time processes other than this benchmark (and the processes it started and waited
+    for) use from its creation on: whether the machine was busy while the figures were measured."""
+
+    def __init__(self) -> None:
+        self.start = _cpu_accounts()
+
+    def cores(self) -> float | None:
+        """Cores that other processes used on average so far; None where it cannot be known."""
+        end = _cpu_accounts()
+        if self.start is None or end is None or end[0] <= self.start[0]:
+            return None
+        others_s = (end[1] - self.start[1]) - (end[2] - self.start[2])
+        return max(0.0, others_s / (end[0] - self.start[0]))
+
+    def busy(self) -> bool:
+        """Whether other processes used more than :data:`BUSY_OTHER_CORES` cores on average."""
+        cores = self.cores()
+        return cores is not None and cores > BUSY_OTHER_CORES
 
 
 def verdict(met: bool) -> str:
