@@ -4,7 +4,7 @@ On one synthetic phantom cohort (``phantom-cohort --n N``, its presets as drawn)
 runs, in this one process and in turn, on each executor:
 
   in-process         ``--jobs 1``: the cases in this process, no workers
-  local-dask-1       ``cohort/executor.local_cluster(1)`` (what ``--jobs`` starts) passed as the
+  local-dask-1       ``cohort/dask_executor.local_cluster(1)`` (what ``--jobs`` starts) passed as the
                      scheduler: a ``distributed.LocalCluster`` of 1 worker process (1 thread)
   local-dask-2       ``--jobs 2`` itself: ``extract_cohort(jobs=2)`` starts its LocalCluster of 2
                      workers in every run (its start is in each figure, and measured apart)
@@ -50,9 +50,9 @@ from typing import Any
 
 import bench_targets
 
+from HematomaExpansionLib.cohort.dask_executor import local_cluster
 from HematomaExpansionLib.cohort.executor import (
     available_cores,
-    local_cluster,
     prepare_worker,
     threads_per_worker,
     worker_modules,

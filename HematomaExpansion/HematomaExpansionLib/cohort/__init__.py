@@ -2,8 +2,8 @@
 
 Modules: :mod:`.manifest` (reading a manifest), :mod:`.labels` (expansion definition, stratified
 split), :mod:`.runner` (one cached, resumable job per case) with :mod:`.cache`, :mod:`.executor`
-(a local Dask cluster of worker processes), :mod:`.dask_executor`
-(running on a Dask cluster) and :mod:`.progress`, :mod:`.extraction` with :mod:`.feature_table` (the
+(the workers' share of the cores), :mod:`.dask_executor`
+(running on a local or an existing Dask cluster) and :mod:`.progress`, :mod:`.extraction` with :mod:`.feature_table` (the
 labelled feature table) and :mod:`.prediction` (the predictions table). Extraction and prediction
 take the per-case job as an argument; the jobs that need a Slicer scene, and the functions bound
 to them, are in ``mrml.cohort_jobs``. Public names are importable from here; a module is imported
@@ -18,7 +18,8 @@ _EXPORTS = {
     ".manifest": ("CASE_ID_PATTERN", "CohortCase", "read_manifest"),
     ".labels": ("ExpansionDefinition", "assign_split"),
     ".cache": ("CASES_FOLDER", "RunnableCase", "case_cache_key", "path_sha256"),
-    ".executor": ("available_cores", "local_cluster", "threads_per_worker"),
+    ".executor": ("available_cores", "threads_per_worker"),
+    ".dask_executor": ("local_cluster",),
     ".progress": ("ProgressBar",),
     ".runner": (
         "ERRORS_FILE",

@@ -1,8 +1,13 @@
-"""Cohort jobs on an existing Dask cluster (``--scheduler tcp://HOST:PORT``) through ``distributed.Client``.
+"""Cohort jobs on Dask through ``distributed.Client``: a local cluster for ``--jobs N``
+(:func:`local_cluster`) or an existing one (``--scheduler tcp://HOST:PORT``, :func:`connect`).
 
 The client (the process that runs the cohort) submits one task per case and writes each result to
-the cache as it arrives; ``--jobs N`` takes the same path on a local cluster
-(:func:`.executor.local_cluster`). Inputs and the output folder must be on storage the workers
+the cache as it arrives. ``--jobs N`` (N > 1) starts a ``distributed.LocalCluster`` of N worker
+processes with one thread each on 127.0.0.1; they are spawned once per run (not forked: torch and
+VTK are not safe to fork once initialised), rerun a case whose worker died once, and exit at once
+when the process that started them ends, also after a ``kill -9`` (distributed's child processes
+watch a pipe from their parent). As with any multiprocessing, a script that starts them needs an
+``if __name__ == "__main__":`` guard. Inputs and the output folder must be on storage the workers
 share: at start every worker must be able to write the output folder, and a worker that cannot
 read a case's files fails that case with a message saying so. A case whose worker
 dies is run again on another worker as often as the scheduler's
@@ -23,18 +28,24 @@ import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from distributed import Client, as_completed
+import dask
+from distributed import Client, LocalCluster, as_completed
 from distributed.comm.addressing import get_address_host
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from ..common.errors import InputError
-from .executor import available_cores, prepare_worker, timed_call, worker_modules
+from .executor import available_cores, prepare_worker, threads_per_worker, timed_call, worker_modules
 
 logger = logging.getLogger(__name__)
 
+#: How often the local cluster reruns a case whose worker died, before it fails with ``KilledWorker``.
+ALLOWED_FAILURES = 1
+#: Environment variables that set the thread count of numpy's BLAS and OpenMP in a worker.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 SCHEDULER_PATTERN = re.compile(r"(tcp|tls)://[^\s:/]+:\d{1,5}")
 CONNECT_TIMEOUT_S = 20
 
@@ -179,3 +190,60 @@ def completed(client: Any, futures: Iterable[Any]) -> Iterator[Any]:
 def cancel(client: Any, futures: Iterable[Any]) -> None:
     """Cancel what has not finished (a strict stop or an interruption)."""
     client.cancel(list(futures))
+
+
+@contextmanager
+def _process_state_kept(variables: Sequence[str]) -> Iterator[None]:
+    """Keep distributed's INFO lines out of the terminal and restore ``variables`` of the environment.
+
+    distributed's INFO lines reach the terminal through the root logger's handler when it is first
+    imported after logging is configured (as by the command line); its nanny sets the workers'
+    environment variables in this process's environment before it spawns them.
+    """
+    distributed_logger = logging.getLogger("distributed")
+    level = distributed_logger.level
+    saved = {name: os.environ.get(name) for name in variables}
+    distributed_logger.setLevel(max(logging.WARNING, distributed_logger.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        distributed_logger.setLevel(level)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def local_cluster(workers: int) -> Iterator[Any]:
+    """A ``distributed.Client`` of a ``LocalCluster`` of ``workers`` one-thread processes on 127.0.0.1.
+
+    A worker holds only the case it runs (no queue of its own: a worker's death then counts against
+    that case alone) and has no memory limit of its own (as worker processes had before: one large
+    case may use more than its share). No dashboard (the scheduler's HTTP endpoint on a free port of
+    127.0.0.1); distributed's INFO lines stay out of the terminal; the cluster is closed on exit.
+    """
+    threads = threads_per_worker(workers)
+    settings: dict[str, Any] = {
+        "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+        "distributed.scheduler.worker-saturation": 1.0,
+    }
+    settings.update({f"distributed.nanny.pre-spawn-environ.{name}": threads for name in THREAD_VARIABLES})
+    variables = [*dask.config.get("distributed.nanny.pre-spawn-environ"), "PYTHONHASHSEED"]
+    logger.info("starting %d worker processes, %d threads each", workers, threads)
+    with _process_state_kept(variables):
+        with dask.config.set(settings):
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                memory_limit=0,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+                scheduler_kwargs={"dashboard": False},
+                silence_logs=logging.WARNING,
+            )
+        with cluster, Client(cluster, set_as_default=False) as client:
+            client.register_plugin(InterruptsToTheCommand())
+            yield client

@@ -12,7 +12,7 @@ raised; the cases finished before it stay cached).
 
 Cases run in this process (``jobs`` 1) or on Dask workers through one code path: a
 ``distributed.Client`` of a local cluster of ``jobs`` worker processes
-(:func:`.executor.local_cluster`, which exit when the process that runs the cohort is killed) or,
+(:func:`.dask_executor.local_cluster`, which exit when the process that runs the cohort is killed) or,
 with a ``scheduler``, the user's client of an existing cluster (:mod:`.dask_executor`); this
 process writes the cache and ``errors.csv`` as results arrive. :func:`map_in_order` runs plain
 calls the same way (phantom and sign-phantom generation, the sign validation).
@@ -30,7 +30,7 @@ from typing import Any
 from ..common.atomic import is_disk_full, write_csv_atomic
 from ..common.errors import InputError
 from .cache import RunnableCase, cache_path, case_cache_key, read_cached, write_cached
-from .executor import available_cores, local_cluster, timed_call
+from .executor import available_cores, timed_call
 from .manifest import CASE_ID_PATTERN
 from .progress import ProgressBar
 
@@ -147,6 +147,8 @@ class _Run:
     def compute_in_workers(
         self, pending: Sequence[RunnableCase], process_case: CaseJob, workers: int, preload: Sequence[str]
     ) -> None:
+        from .dask_executor import local_cluster
+
         with local_cluster(workers) as client:
             self.compute_on_cluster(pending, process_case, client, preload)
 
@@ -241,11 +243,13 @@ def map_in_order(
     """``task(*args)`` for each of ``calls``, in the order of ``calls``; ``progress(done, total)`` after each.
 
     In this process for ``jobs`` 1 without ``client``; otherwise on the Dask cluster of ``client``
-    (a ``distributed.Client``) or of a :func:`.executor.local_cluster` of ``jobs`` workers, whose
+    (a ``distributed.Client``) or of a :func:`.dask_executor.local_cluster` of ``jobs`` workers, whose
     every worker must be able to write ``writes_to`` if given. The first call that raises stops
     the others and its exception is raised.
     """
     if client is None and jobs != 1:
+        from .dask_executor import local_cluster
+
         with local_cluster(max(1, min(jobs, len(calls)))) as local:
             return map_in_order(task, calls, jobs, progress, local, writes_to)
     results: dict[int, Any] = {}
