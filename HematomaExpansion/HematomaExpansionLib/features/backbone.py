@@ -64,9 +64,8 @@ _FINGERPRINT_METHOD = f"float64-cpu-{_FINGERPRINT_SIZE_PX}px-steps{_FINGERPRINT_
 class Backbone:
     """A ResNet50 feature extractor and what identifies it."""
 
-    model: (
-        torch.nn.Module
-    )  # the network for inference: its batch normalisations folded (see module docstring)
+    # The network for inference: its batch normalisations folded (see the module docstring).
+    model: torch.nn.Module
     identity: str  # "imagenet1k_v1", "imagenet1k_v2", "file:<sha256>" or "random:<seed>"
     weights_sha256: str | None  # SHA-256 of the weights file; None for random initialisation
     fingerprint: str  # 16 hex digits, see module docstring

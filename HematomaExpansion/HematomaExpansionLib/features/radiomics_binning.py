@@ -41,7 +41,7 @@ def _bin_image(parameterMatrix: np.ndarray, parameterMatrixCoordinates: Any = No
     key = (
         *_array_key(parameterMatrix),
         *_array_key(parameterMatrixCoordinates),
-        kwargs.get("binWidth", 25),
+        kwargs.get("binWidth"),  # the only settings binImage reads; absent ones take its defaults
         kwargs.get("binCount"),
     )
     if key not in results:
