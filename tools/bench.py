@@ -435,12 +435,6 @@ def _median(sections: dict[str, Section], name: str) -> float:
     return _median_best(sections[name].stages_s["total"])[0]
 
 
-def _target(target: str, measured: str, met: bool, busy: bool) -> None:
-    """Print one target's line and record it for the summary of the make bench run."""
-    print(f"{target}: {measured} -> {bench_targets.verdict(met)}")
-    bench_targets.record("bench", target, measured, met, busy)
-
-
 def _print_targets(sections: dict[str, Section], busy: bool) -> None:
     """Each target with its measured figure and met / NOT MET (medians of this run)."""
     print(
@@ -450,7 +444,7 @@ def _print_targets(sections: dict[str, Section], busy: bool) -> None:
     if "predict" in sections:
         median = _median(sections, "predict")
         target = f"warm prediction, only the model's features <= {TARGET_PREDICTION_S} s"
-        _target(target, f"{median:.2f} s", median <= TARGET_PREDICTION_S, busy)
+        bench_targets.report("bench", target, f"{median:.2f} s", median <= TARGET_PREDICTION_S, busy)
         if "predict_full" in sections:
             full = _median(sections, "predict_full")
             difference = abs(
@@ -462,15 +456,17 @@ def _print_targets(sections: dict[str, Section], busy: bool) -> None:
             )
         peak_mib = sections["predict"].peak_rss_mb
         peak_gb = peak_mib * 2**20 / 1e9  # GB = 10^9 bytes
-        _target(
+        bench_targets.report(
+            "bench",
             f"peak RSS of one prediction <= {TARGET_PREDICTION_PEAK_RSS_GB} GB (warm predict worker)",
-            f"{peak_gb:.2f} GB ({peak_mib:.0f} MiB)",
+            f"{peak_gb:.3f} GB ({peak_mib:.0f} MiB)",
             peak_gb <= TARGET_PREDICTION_PEAK_RSS_GB,
             busy,
         )
     if "full" in sections and "naive" in sections:
         full, naive = _median(sections, "full"), _median(sections, "naive")
-        _target(
+        bench_targets.report(
+            "bench",
             f"full extraction <= {TARGET_FULL_OVER_NAIVE} x naive",
             f"{full:.2f} s / {naive:.2f} s = {full / naive:.2f}",
             full / naive <= TARGET_FULL_OVER_NAIVE,
@@ -478,7 +474,8 @@ def _print_targets(sections: dict[str, Section], busy: bool) -> None:
         )
     if "selective" in sections:
         median = _median(sections, "selective")
-        _target(
+        bench_targets.report(
+            "bench",
             f"selective + deep <= {TARGET_SELECTIVE_S} s per case (issue 3)",
             f"{median:.2f} s",
             median <= TARGET_SELECTIVE_S,
@@ -486,10 +483,6 @@ def _print_targets(sections: dict[str, Section], busy: bool) -> None:
         )
     largest = max(sections.values(), key=lambda section: section.peak_rss_mb)
     print(f"largest peak RSS of any section: {largest.peak_rss_mb:.0f} MiB ({largest.name})")
-
-
-def _load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _busy_verdict(load_before: float, others: bench_targets.OtherWork, cores: int) -> tuple[bool, str]:
@@ -539,7 +532,7 @@ def main() -> None:
         f"{args.repeats} timed runs per section after 1 warm-up, interleaved"
     )
     load_before, others = os.getloadavg()[0], bench_targets.OtherWork()
-    print(f"load average (1, 5, 15 min) before: {_load_average()}")
+    print(f"load average (1, 5, 15 min) before: {bench_targets.load_average()}")
     with tempfile.TemporaryDirectory(prefix="hematoma_bench_") as folder:
         case, truth = _write_case(Path(folder))
         case_json = Path(folder) / "case.json"
@@ -555,7 +548,7 @@ def main() -> None:
         _print_section(section)
     _print_comparison(sections)
     _print_targets(sections, busy)
-    print(f"\nload average (1, 5, 15 min) after: {_load_average()}\n{verdict}")
+    print(f"\nload average (1, 5, 15 min) after: {bench_targets.load_average()}\n{verdict}")
 
 
 if __name__ == "__main__":

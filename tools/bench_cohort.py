@@ -83,10 +83,6 @@ class Measurement:
 OTHER_WORK = bench_targets.OtherWork()
 
 
-def _load() -> str:
-    return " ".join(f"{x:.1f}" for x in os.getloadavg())
-
-
 def noop_case(case: Any) -> dict[str, Any]:
     """A job that does nothing (module level, so that worker processes can unpickle it)."""
     return {"case_id": case.case_id}
@@ -188,7 +184,7 @@ def _measure(
         if extraction.failures:
             raise RuntimeError(f"{measurement.name}: {extraction.failures[0]}")
 
-    measurement.load_before = _load()
+    measurement.load_before = bench_targets.load_average()
     measurement.extract_s = _timed(extract)
     measurement.cached_s = _timed(extract)
     for n in (NOOP_SMALL, NOOP_LARGE):
@@ -197,7 +193,7 @@ def _measure(
         run_cohort(cases, noop_case, noop_out, jobs=jobs, progress=False, scheduler=client)
         seconds = time.perf_counter() - started
         setattr(measurement, f"noop_{'small' if n == NOOP_SMALL else 'large'}_s", seconds)
-    measurement.load_after = _load()
+    measurement.load_after = bench_targets.load_average()
 
 
 # ----------------------------------------------------------------------------------- BASELINE ONLY
@@ -234,7 +230,7 @@ def _measure_previous_runner(
         with _previous_runner_pool(workers, job, ("torch", *WORKER_PRELOAD)) as pool:
             list(pool.map(job, cases))
 
-    measurement.load_before = _load()
+    measurement.load_before = bench_targets.load_average()
     measurement.extract_s = _timed(extract)
     measurement.cached_s = float("nan")  # no cache in the baseline
     for n in (NOOP_SMALL, NOOP_LARGE):
@@ -243,7 +239,7 @@ def _measure_previous_runner(
             list(pool.map(noop_case, cases))
         seconds = time.perf_counter() - started
         setattr(measurement, f"noop_{'small' if n == NOOP_SMALL else 'large'}_s", seconds)
-    measurement.load_after = _load()
+    measurement.load_after = bench_targets.load_average()
 
 
 # ------------------------------------------------------------------------------- end of the baseline
@@ -259,7 +255,7 @@ def _open_close(workers: int) -> float:
 
 def _run(name: str, description: str, executor: Callable[[], Any], jobs: int, args: Any) -> Measurement:
     measurement = Measurement(name, description)
-    print(f"{name}: {description} ... (load {_load()})", flush=True)
+    print(f"{name}: {description} ... (load {bench_targets.load_average()})", flush=True)
     if name == "previous-runner-2":
         _measure_previous_runner(measurement, args.manifest, args.families, 2)
         return measurement
@@ -335,7 +331,7 @@ def _deep_target(args: Any) -> None:
     from HematomaExpansionLib.mrml.cohort_jobs import extract_cohort
 
     manifest = _cohort(args.folder / "deep-cohort", args.deep_n, args.seed)
-    load = _load()
+    load = bench_targets.load_average()
     config, out = _config(["radiomics", "deep"]), args.folder / "deep-jobs2"
     seconds = _timed(lambda: extract_cohort(manifest, out, config=config, jobs=2, progress=False))
     rate = 60.0 * args.deep_n / seconds
@@ -346,11 +342,10 @@ def _deep_target(args: Any) -> None:
     print(
         f"\n--jobs 2, --families radiomics,deep: {args.deep_n} cases in {seconds:.1f} s = {rate:.1f} cases/min; "
         f"one case in a worker: median {statistics.median(per_case_s):.2f} s, first {max(per_case_s):.2f} s "
-        f"(steady rate {steady:.1f} cases/min); load {load} -> {_load()}\n"
-        f"{target}: {bench_targets.verdict(rate >= TARGET_CASES_PER_MIN)}"
+        f"(steady rate {steady:.1f} cases/min); load {load} -> {bench_targets.load_average()}"
     )
     measured = f"{rate:.1f} cases/min ({args.deep_n} cases; steady {steady:.1f})"
-    bench_targets.record("bench_cohort", target, measured, rate >= TARGET_CASES_PER_MIN, busy)
+    bench_targets.report("bench_cohort", target, measured, rate >= TARGET_CASES_PER_MIN, busy)
 
 
 def main() -> None:
@@ -382,7 +377,9 @@ def main() -> None:
     args.families = args.families.split(",")
 
     print("# HematomaExpansion cohort-executor benchmark")
-    print(f"{available_cores()} cores; load average at start {_load()}; Python {sys.version.split()[0]}")
+    print(
+        f"{available_cores()} cores; load average at start {bench_targets.load_average()}; Python {sys.version.split()[0]}"
+    )
     with tempfile.TemporaryDirectory(prefix="bench_cohort_") as temporary:
         args.folder = Path(temporary)
         started = time.perf_counter()
@@ -421,7 +418,9 @@ def main() -> None:
             _deep_target(args)
     others = OTHER_WORK.cores()
     if others is None:
-        print(f"\nload average at the end {_load()} (the CPU time of other processes is not known here)")
+        print(
+            f"\nload average at the end {bench_targets.load_average()} (the CPU time of other processes is not known here)"
+        )
     elif OTHER_WORK.busy():
         print(
             f"\nThe machine was busy: other processes used {others:.2f} CPU cores on average. Every figure "

@@ -155,10 +155,6 @@ def _median_best(values: list[float]) -> tuple[float, float]:
     return statistics.median(values), min(values)
 
 
-def _load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def _write_cases(folder: Path, names: list[str]) -> dict[str, dict[str, str]]:
     from HematomaExpansionLib.synthetic import HematomaSpec, generate_phantom, write_case
     from HematomaExpansionLib.synthetic.sample import write_sample_case
@@ -322,7 +318,7 @@ def main() -> None:
         f"python {platform.python_version()}, torch {torch.__version__}, CPUs {os.cpu_count()}, "
         f"{args.repeats} runs per process, {args.import_repeats} per import, each a fresh process"
     )
-    before_load = _load_average()
+    before_load = bench_targets.load_average()
     print(f"load average (1, 5, 15 min) before: {before_load}")
     other_work = bench_targets.OtherWork()
 
@@ -349,8 +345,7 @@ def main() -> None:
     others, busy = other_work.cores(), other_work.busy()
 
     def target(text: str, measured: str, met: bool) -> None:
-        print(f"{text}: {measured} -> {bench_targets.verdict(met)}")
-        bench_targets.record("bench_cold", text, measured, met, busy)
+        bench_targets.report("bench_cold", text, measured, met, busy)
 
     print("\n## targets (issue 11, 2 CPU cores, idle machine, medians)")
     for name, (median, peak_mib) in results.items():
@@ -362,7 +357,7 @@ def main() -> None:
         peak_gb = peak_mib * 2**20 / 1e9  # GB = 10^9 bytes, as in bench.py
         target(
             f"peak RSS of one prediction <= {TARGET_PEAK_RSS_GB} GB ({name}, cold predict process)",
-            f"{peak_gb:.2f} GB ({peak_mib:.0f} MiB)",
+            f"{peak_gb:.3f} GB ({peak_mib:.0f} MiB)",
             peak_gb <= TARGET_PEAK_RSS_GB,
         )
     if not args.no_panel:
@@ -371,7 +366,7 @@ def main() -> None:
             f"{panel_ratio:.2f} x",
             panel_ratio <= TARGET_FIRST_PREDICTION_RATIO,
         )
-    print(f"\nload average (1, 5, 15 min) after: {_load_average()} (before: {before_load})")
+    print(f"\nload average (1, 5, 15 min) after: {bench_targets.load_average()} (before: {before_load})")
     if others is not None:
         print(f"other processes used {others:.2f} CPU cores on average during the runs")
         if busy:

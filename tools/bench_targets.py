@@ -63,9 +63,20 @@ class OtherWork:
         return cores is not None and cores > BUSY_OTHER_CORES
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as every benchmark prints them."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def verdict(met: bool) -> str:
     """How a target reads in every report."""
     return "met" if met else "NOT MET"
+
+
+def report(source: str, target: str, measured: str, met: bool, busy: bool) -> None:
+    """Print one target's line (``target: measured -> verdict``) and :func:`record` it."""
+    print(f"{target}: {measured} -> {verdict(met)}")
+    record(source, target, measured, met, busy)
 
 
 def record(source: str, target: str, measured: str, met: bool, busy: bool) -> None:
