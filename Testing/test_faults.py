@@ -21,6 +21,7 @@ import pytest
 from cohort_fixtures import file_hashes, write_manifest, write_small_case
 from HematomaExpansionLib.cli import main
 from HematomaExpansionLib.cli.arguments import COMMANDS
+from HematomaExpansionLib.cohort.cache import cache_path
 from HematomaExpansionLib.common import atomic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +113,8 @@ def busy_run(manifest: Path, out: Path, log) -> tuple[subprocess.Popen, set[int]
     )
     recorded: set[int] = set()
     deadline = time.monotonic() + 300
-    while not (len(dask_workers(recorded)) >= 2 and list((out / "cases").glob("*.json"))):
+    # A finished case is its cache file; "*.json" would also match a temporary one still being written.
+    while not (len(dask_workers(recorded)) >= 2 and any(cache_path(out, f"c{i}").exists() for i in range(6))):
         if run.poll() is not None or time.monotonic() > deadline:
             run.kill()
             pytest.fail("the run ended (or never got busy) before it could be stopped")

@@ -246,4 +246,14 @@ def local_cluster(workers: int) -> Iterator[Any]:
             )
         with cluster, Client(cluster, set_as_default=False) as client:
             client.register_plugin(InterruptsToTheCommand())
-            yield client
+            try:
+                yield client
+            except KeyboardInterrupt:
+                # Workers closed after a Ctrl-C may log a failed heartbeat with its traceback: not news.
+                client.run(_quiet_distributed_logs)
+                raise
+
+
+def _quiet_distributed_logs() -> None:
+    """On a worker: from now on, distributed logs nothing below CRITICAL."""
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
